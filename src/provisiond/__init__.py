@@ -1,0 +1,1 @@
+"""provisiond: an identity provisioning service that speaks the Microsoft Graph synchronization API."""

@@ -1,0 +1,163 @@
+"""Request and response plumbing shared by the routes: bodies, OData options, contexts, paging."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from provisiond.api.errors import GraphError, bad_request
+from provisiond.graph.odata import (
+    ODataError,
+    QueryOptions,
+    ResourceQuerySpec,
+    apply_select,
+    decode_skiptoken,
+    encode_skiptoken,
+    next_link,
+    parse_query_options,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_TYPES = ("application/json", "application/scim+json", "text/json")
+DEFAULT_PAGE_SIZE = 100
+
+
+def api_version(request: Request) -> str:
+    return "beta" if request.url.path.startswith("/beta") else "v1.0"
+
+
+def odata_context(request: Request, fragment: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/{api_version(request)}/$metadata#{fragment}"
+
+
+async def json_body(request: Request, *, required: bool = True) -> dict[str, Any] | None:
+    """The request's JSON object; 415 for other media types, 400 for malformed JSON."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise bad_request("The request body is empty; a JSON object is required.")
+        return None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in JSON_TYPES:
+        raise GraphError(
+            415,
+            "UnsupportedMediaType",
+            f"The content type '{content_type}' is not supported; send application/json.",
+        )
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request(
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."
+        ) from None
+    if not isinstance(value, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return value
+
+
+def parse_model(model: type[M], body: dict[str, Any] | None, *, type_name: str) -> M:
+    """Validate a body into an input model, with Graph's wording for the first problem found."""
+    try:
+        return model.model_validate(body or {})
+    except ValidationError as exc:
+        raise bad_request(validation_message(exc, type_name)) from None
+
+
+def validation_message(exc: ValidationError, type_name: str) -> str:
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    name = ".".join(loc) or "body"
+    if error["type"] == "extra_forbidden":
+        return f"Invalid property '{name}' on type '{type_name}'."
+    if error["type"] == "missing":
+        return f"Property '{name}' is required on type '{type_name}'."
+    return f"Invalid value specified for property '{name}' of resource '{type_name}': {error['msg']}."
+
+
+@dataclass
+class ListQuery:
+    options: QueryOptions
+    after: str | None
+    limit: int
+
+
+def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
+    try:
+        options = parse_query_options(list(request.query_params.multi_items()), resource=spec)
+        after = None
+        if options.skiptoken is not None:
+            key = decode_skiptoken(options.skiptoken)
+            if len(key) != 1 or not isinstance(key[0], str):
+                raise ODataError("Invalid $skiptoken value.")
+            after = key[0]
+    except ODataError as exc:
+        raise bad_request(str(exc)) from None
+    return ListQuery(options, after, options.top or DEFAULT_PAGE_SIZE)
+
+
+def collection(
+    request: Request,
+    items: list[dict[str, Any]],
+    *,
+    context: str,
+    query: ListQuery | None = None,
+    spec: ResourceQuerySpec | None = None,
+    next_after: str | None = None,
+    count: int | None = None,
+) -> JSONResponse:
+    select = query.options.select if query else None
+    if spec is not None:
+        items = [apply_select(item, select, spec) for item in items]
+    fragment = context + (_select_suffix(select) if select else "")
+    body: dict[str, Any] = {"@odata.context": odata_context(request, fragment)}
+    if count is not None:
+        body["@odata.count"] = count
+    if next_after is not None:
+        body["@odata.nextLink"] = next_link(
+            str(request.url).split("?")[0],
+            list(request.query_params.multi_items()),
+            encode_skiptoken([next_after]),
+        )
+    body["value"] = items
+    return JSONResponse(body)
+
+
+def entity(request: Request, item: dict[str, Any], *, context: str, status: int = 200) -> JSONResponse:
+    return JSONResponse({"@odata.context": odata_context(request, context), **item}, status_code=status)
+
+
+def selected_entity(
+    request: Request, item: dict[str, Any], *, context: str, spec: ResourceQuerySpec
+) -> JSONResponse:
+    """A single entity honouring `$select` (the only option Graph applies to one entity here)."""
+    try:
+        options = parse_query_options(list(request.query_params.multi_items()), resource=spec)
+    except ODataError as exc:
+        raise bad_request(str(exc)) from None
+    if options.filter is not None or options.top is not None or options.skiptoken is not None:
+        raise bad_request(
+            "Query options $filter, $top and $skiptoken apply to collections, not to a single entity."
+        )
+    shaped = apply_select(item, options.select, spec)
+    if options.select:
+        suffix = _select_suffix(options.select)
+        context = (
+            context.replace("/$entity", suffix + "/$entity")
+            if context.endswith("/$entity")
+            else context + suffix
+        )
+    return entity(request, shaped, context=context)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def _select_suffix(select: list[str] | None) -> str:
+    return "(" + ",".join(select or []) + ")"

@@ -1,0 +1,25 @@
+"""What routes reach through `request.app.state`: the services, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from provisiond.api.auth import TokenVerifier
+from provisiond.services.applications import ApplicationService
+from provisiond.services.directory import DirectoryService
+from provisiond.services.synchronization import SynchronizationService
+
+
+@dataclass
+class Services:
+    directory: DirectoryService
+    applications: ApplicationService
+    synchronization: SynchronizationService
+    verifier: TokenVerifier
+    tenant_id: str
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]

@@ -1,0 +1,169 @@
+"""Graph's HTTP conventions that hold on every route, as one ASGI middleware.
+
+- `request-id` and `client-request-id` on every response (the client's id echoed, else a new one);
+- `/v1.0//servicePrincipals/...` (the SDK's default doubled slash) is the same route;
+- path segments that name collections, actions and functions match in any case, and a
+  function may be called with `()` (`filterOperators()`);
+- bodies above 4 MiB are refused with 413 before the route reads them;
+- an exception that escapes everything still leaves as a Graph envelope (500).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from provisiond.api.errors import RequestIds, envelope
+
+log = logging.getLogger("provisiond.api")
+
+# Every static segment of the API, in its canonical spelling.
+KNOWN_SEGMENTS = [
+    "v1.0",
+    "beta",
+    "users",
+    "groups",
+    "applications",
+    "servicePrincipals",
+    "applicationTemplates",
+    "directory",
+    "deletedItems",
+    "members",
+    "owners",
+    "manager",
+    "$ref",
+    "$count",
+    "$value",
+    "appRoleAssignedTo",
+    "appRoleAssignments",
+    "instantiate",
+    "restore",
+    "synchronization",
+    "jobs",
+    "templates",
+    "secrets",
+    "schema",
+    "directories",
+    "start",
+    "pause",
+    "restart",
+    "provisionOnDemand",
+    "validateCredentials",
+    "bulkUpload",
+    "parseExpression",
+    "filterOperators",
+    "functions",
+    "discover",
+    "acquireAccessToken",
+    "Ping",
+    "auditLogs",
+    "provisioning",
+    "memberOf",
+    "microsoft.graph.user",
+    "microsoft.graph.group",
+    "microsoft.graph.application",
+    "microsoft.graph.servicePrincipal",
+]
+_CANONICAL = {s.lower(): s for s in KNOWN_SEGMENTS}
+_FUNCTION_CALL = re.compile(r"^(filterOperators|functions|Ping)\(\)$", re.IGNORECASE)
+
+
+def normalize_path(path: str) -> str:
+    segments = [s for s in path.split("/") if s]
+    out = []
+    for segment in segments:
+        call = _FUNCTION_CALL.match(segment)
+        if call:
+            segment = call.group(1)
+        out.append(_CANONICAL.get(segment.lower(), segment))
+    return "/" + "/".join(out)
+
+
+class TooLarge(Exception):
+    pass
+
+
+class GraphProtocolMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        ids = RequestIds(str(uuid.uuid4()), headers.get("client-request-id") or str(uuid.uuid4()))
+        scope = dict(scope)
+        scope.setdefault("state", {})
+        scope["state"] = dict(scope["state"], ids=ids)
+        scope["path"] = normalize_path(scope["path"])
+        scope["raw_path"] = scope["path"].encode()
+        started = False
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                extra = [
+                    (b"request-id", ids.request_id.encode()),
+                    (b"client-request-id", ids.client_request_id.encode()),
+                ]
+                message = dict(message, headers=[*message.get("headers", []), *extra])
+            await send(message)
+
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reply(
+                send_with_ids, ids, 413, "RequestEntityTooLarge", _too_large_message(self.max_body_bytes)
+            )
+            return
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send_with_ids)
+        except TooLarge:
+            if not started:
+                await self._reply(
+                    send_with_ids, ids, 413, "RequestEntityTooLarge", _too_large_message(self.max_body_bytes)
+                )
+        except Exception:
+            if started:
+                return  # the route's own 500 envelope has been sent; the exception is already logged
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await self._reply(
+                send_with_ids, ids, 500, "generalException", "An unexpected error occurred on the server."
+            )
+
+    @staticmethod
+    async def _reply(send: Send, ids: RequestIds, status: int, code: str, message: str) -> None:
+        body = json.dumps(envelope(ids, code, message)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body exceeds the maximum of {limit} bytes."

@@ -1,0 +1,163 @@
+"""Which properties each collection lets clients `$select` and `$filter`, as Graph does.
+
+Filterable properties follow Graph's documentation of each resource (eq, ne, startswith and,
+for a few, in); a property not listed here gets a 400 naming it.
+"""
+
+from __future__ import annotations
+
+from provisiond.graph.directory import USER_DEFAULT_SELECT, Application, Group, ServicePrincipal, User
+from provisiond.graph.odata import FilterableProperty, ResourceQuerySpec
+
+_TEXT = frozenset({"eq", "ne", "startswith", "in"})
+_EXACT = frozenset({"eq", "ne", "in"})
+_BOOL = frozenset({"eq", "ne"})
+
+
+def _wire_names(model: type) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]  # type: ignore[attr-defined]
+
+
+def _spec(
+    type_name: str,
+    model: type,
+    filterable: dict[str, FilterableProperty],
+    default_select: list[str] | None = None,
+) -> ResourceQuerySpec:
+    return ResourceQuerySpec(
+        type_name=type_name,
+        properties=_wire_names(model),
+        filterable=filterable,
+        default_select=default_select,
+    )
+
+
+def _text(*names: str) -> dict[str, FilterableProperty]:
+    return {n: FilterableProperty("string", _TEXT) for n in names}
+
+
+USER = _spec(
+    "microsoft.graph.user",
+    User,
+    {
+        "id": FilterableProperty("string", _EXACT),
+        **_text(
+            "userPrincipalName",
+            "displayName",
+            "givenName",
+            "surname",
+            "mail",
+            "mailNickname",
+            "jobTitle",
+            "department",
+            "companyName",
+            "employeeId",
+            "employeeType",
+            "officeLocation",
+            "city",
+            "state",
+            "country",
+            "postalCode",
+            "preferredLanguage",
+            "usageLocation",
+            "userType",
+            "mobilePhone",
+        ),
+        "accountEnabled": FilterableProperty("bool", _BOOL),
+        "createdDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le"})),
+    },
+)
+# Graph v1.0 returns a default subset of user properties when no $select is given; beta returns all.
+USER_V1 = _spec("microsoft.graph.user", User, USER.filterable, USER_DEFAULT_SELECT)
+
+GROUP = _spec(
+    "microsoft.graph.group",
+    Group,
+    {
+        "id": FilterableProperty("string", _EXACT),
+        **_text("displayName", "description", "mailNickname", "mail"),
+        "mailEnabled": FilterableProperty("bool", _BOOL),
+        "securityEnabled": FilterableProperty("bool", _BOOL),
+        "createdDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le"})),
+    },
+)
+
+APPLICATION = _spec(
+    "microsoft.graph.application",
+    Application,
+    {
+        "id": FilterableProperty("string", _EXACT),
+        "appId": FilterableProperty("string", _EXACT),
+        **_text("displayName"),
+    },
+)
+
+SERVICE_PRINCIPAL = _spec(
+    "microsoft.graph.servicePrincipal",
+    ServicePrincipal,
+    {
+        "id": FilterableProperty("string", _EXACT),
+        "appId": FilterableProperty("string", _EXACT),
+        **_text("displayName", "servicePrincipalType"),
+        "accountEnabled": FilterableProperty("bool", _BOOL),
+    },
+)
+
+JOB = ResourceQuerySpec(
+    type_name="microsoft.graph.synchronizationJob",
+    properties=["id", "templateId", "schedule", "status", "synchronizationJobSettings"],
+    filterable={
+        "id": FilterableProperty("string", _EXACT),
+        "templateId": FilterableProperty("string", _EXACT),
+    },
+)
+
+TEMPLATE = ResourceQuerySpec(
+    type_name="microsoft.graph.synchronizationTemplate",
+    properties=[
+        "id",
+        "applicationId",
+        "default",
+        "description",
+        "discoverable",
+        "factoryTag",
+        "metadata",
+        "schema",
+    ],
+    filterable={
+        "id": FilterableProperty("string", _EXACT),
+        "factoryTag": FilterableProperty("string", _EXACT),
+    },
+)
+
+SECRET = ResourceQuerySpec(
+    type_name="microsoft.graph.synchronizationSecretKeyStringValuePair",
+    properties=["key", "value"],
+    filterable={},
+)
+
+DIRECTORY_DEFINITION = ResourceQuerySpec(
+    type_name="microsoft.graph.directoryDefinition",
+    properties=["id", "discoverabilities", "discoveryDateTime", "name", "objects", "readOnly", "version"],
+    filterable={"id": FilterableProperty("string", _EXACT), "name": FilterableProperty("string", _EXACT)},
+)
+
+ASSIGNMENT = ResourceQuerySpec(
+    type_name="microsoft.graph.appRoleAssignment",
+    properties=[
+        "id",
+        "appRoleId",
+        "createdDateTime",
+        "deletedDateTime",
+        "principalDisplayName",
+        "principalId",
+        "principalType",
+        "resourceDisplayName",
+        "resourceId",
+    ],
+    filterable={},
+)
+
+DIRECTORY_OBJECT = ResourceQuerySpec(
+    type_name="microsoft.graph.directoryObject", properties=["id", "displayName"], filterable={}
+)

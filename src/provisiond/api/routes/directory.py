@@ -1,0 +1,284 @@
+"""Users, groups, their members and managers, and `/directory/deletedItems`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from provisiond.api import permissions as perm
+from provisiond.api import resources
+from provisiond.api.auth import Principal, authenticate
+from provisiond.api.common import (
+    api_version,
+    collection,
+    entity,
+    json_body,
+    list_query,
+    no_content,
+    parse_model,
+    selected_entity,
+)
+from provisiond.api.context import services
+from provisiond.graph.directory import (
+    Group,
+    GroupCreate,
+    GroupUpdate,
+    ReferenceRequest,
+    User,
+    UserCreate,
+    UserUpdate,
+)
+from provisiond.graph.odata import ResourceQuerySpec
+
+router = APIRouter()
+
+KIND_TYPES = {"user": "#microsoft.graph.user", "group": "#microsoft.graph.group"}
+
+
+def user_wire(record: dict[str, Any]) -> dict[str, Any]:
+    return _without_live_deleted(User.model_validate(record).to_wire())
+
+
+def group_wire(record: dict[str, Any]) -> dict[str, Any]:
+    return _without_live_deleted(Group.model_validate(record).to_wire())
+
+
+def _without_live_deleted(wire: dict[str, Any]) -> dict[str, Any]:
+    if wire.get("deletedDateTime") is None:
+        wire.pop("deletedDateTime", None)
+    return wire
+
+
+def _user_spec(request: Request) -> ResourceQuerySpec:
+    return resources.USER_V1 if api_version(request) == "v1.0" else resources.USER
+
+
+# Users
+
+
+@router.get("/users/$count")
+def count_users(request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_READ)
+    query = list_query(request, resources.USER)
+    return PlainTextResponse(str(services(request).directory.count_users(query.options.filter)))
+
+
+@router.get("/users")
+def list_users(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    spec = _user_spec(request)
+    query = list_query(request, spec)
+    page = services(request).directory.list_users(
+        query.options.filter, query.after, query.limit, query.options.count
+    )
+    return collection(
+        request,
+        [user_wire(r) for r in page.records],
+        context="users",
+        query=query,
+        spec=spec,
+        next_after=page.next_after,
+        count=page.count,
+    )
+
+
+@router.post("/users")
+async def create_user(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.USER_WRITE)
+    body = parse_model(UserCreate, await json_body(request), type_name="microsoft.graph.user")
+    record = services(request).directory.create_user(body)
+    return entity(request, user_wire(record), context="users/$entity", status=201)
+
+
+@router.get("/users/{key}")
+def get_user(key: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    record = services(request).directory.get_user(key)
+    return selected_entity(request, user_wire(record), context="users/$entity", spec=_user_spec(request))
+
+
+@router.patch("/users/{key}")
+async def update_user(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_WRITE)
+    body = parse_model(UserUpdate, await json_body(request), type_name="microsoft.graph.user")
+    services(request).directory.update_user(key, body)
+    return no_content()
+
+
+@router.delete("/users/{key}")
+def delete_user(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_WRITE)
+    services(request).directory.delete_user(key)
+    return no_content()
+
+
+@router.get("/users/{key}/manager")
+def get_manager(key: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    manager = services(request).directory.get_manager(key)
+    return entity(
+        request,
+        {"@odata.type": "#microsoft.graph.user", **user_wire(manager)},
+        context="directoryObjects/$entity",
+    )
+
+
+@router.put("/users/{key}/manager/$ref")
+async def set_manager(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_WRITE)
+    ref = parse_model(ReferenceRequest, await json_body(request), type_name="microsoft.graph.directoryObject")
+    services(request).directory.set_manager(key, ref.object_id())
+    return no_content()
+
+
+@router.delete("/users/{key}/manager/$ref")
+def remove_manager(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_WRITE)
+    services(request).directory.remove_manager(key)
+    return no_content()
+
+
+# Groups
+
+
+@router.get("/groups/$count")
+def count_groups(request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.GROUP_READ)
+    query = list_query(request, resources.GROUP)
+    return PlainTextResponse(str(services(request).directory.count_groups(query.options.filter)))
+
+
+@router.get("/groups")
+def list_groups(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    query = list_query(request, resources.GROUP)
+    page = services(request).directory.list_groups(
+        query.options.filter, query.after, query.limit, query.options.count
+    )
+    return collection(
+        request,
+        [group_wire(r) for r in page.records],
+        context="groups",
+        query=query,
+        spec=resources.GROUP,
+        next_after=page.next_after,
+        count=page.count,
+    )
+
+
+@router.post("/groups")
+async def create_group(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.GROUP_WRITE)
+    body = parse_model(GroupCreate, await json_body(request), type_name="microsoft.graph.group")
+    record = services(request).directory.create_group(body)
+    return entity(request, group_wire(record), context="groups/$entity", status=201)
+
+
+@router.get("/groups/{group_id}")
+def get_group(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    record = services(request).directory.get_group(group_id)
+    return selected_entity(request, group_wire(record), context="groups/$entity", spec=resources.GROUP)
+
+
+@router.patch("/groups/{group_id}")
+async def update_group(
+    group_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> Response:
+    perm.check(caller, perm.GROUP_WRITE)
+    body = parse_model(GroupUpdate, await json_body(request), type_name="microsoft.graph.group")
+    services(request).directory.update_group(group_id, body)
+    return no_content()
+
+
+@router.delete("/groups/{group_id}")
+def delete_group(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.GROUP_WRITE)
+    services(request).directory.delete_group(group_id)
+    return no_content()
+
+
+@router.get("/groups/{group_id}/members")
+def list_members(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    query = list_query(request, resources.DIRECTORY_OBJECT)
+    page = services(request).directory.list_members(group_id, query.after, query.limit)
+    items = [_directory_object(r) for r in page.records]
+    return collection(request, items, context="directoryObjects", next_after=page.next_after)
+
+
+@router.post("/groups/{group_id}/members/$ref")
+async def add_member(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.GROUP_MEMBER_WRITE)
+    ref = parse_model(ReferenceRequest, await json_body(request), type_name="microsoft.graph.directoryObject")
+    services(request).directory.add_member(group_id, ref.object_id())
+    return no_content()
+
+
+@router.delete("/groups/{group_id}/members/{member_id}/$ref")
+def remove_member(
+    group_id: str, member_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> Response:
+    perm.check(caller, perm.GROUP_MEMBER_WRITE)
+    services(request).directory.remove_member(group_id, member_id)
+    return no_content()
+
+
+# Deleted items
+
+
+@router.get("/directory/deletedItems/microsoft.graph.user")
+def deleted_users(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    return _deleted_list(request, caller, "user")
+
+
+@router.get("/directory/deletedItems/microsoft.graph.group")
+def deleted_groups(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    return _deleted_list(request, caller, "group")
+
+
+@router.get("/directory/deletedItems/{object_id}")
+def get_deleted(object_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.DIRECTORY_READ)
+    kind, record = services(request).directory.get_deleted(object_id)
+    return entity(
+        request, _directory_object({"kind": kind, **record}), context="directory/deletedItems/$entity"
+    )
+
+
+@router.post("/directory/deletedItems/{object_id}/restore")
+def restore(object_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    _check_deleted_write(request, caller, object_id)
+    kind, record = services(request).directory.restore(object_id)
+    return entity(request, _directory_object({"kind": kind, **record}), context="directoryObjects/$entity")
+
+
+@router.delete("/directory/deletedItems/{object_id}")
+def purge(object_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    _check_deleted_write(request, caller, object_id)
+    services(request).directory.purge(object_id)
+    return no_content()
+
+
+def _check_deleted_write(request: Request, caller: Principal, object_id: str) -> None:
+    """Restoring or purging a user needs a user-write permission, a group a group-write one."""
+    kind, _ = services(request).directory.get_deleted(object_id)
+    perm.check(caller, perm.USER_WRITE if kind == "user" else perm.GROUP_WRITE)
+
+
+def _deleted_list(request: Request, caller: Principal, kind: str) -> JSONResponse:
+    perm.check(caller, perm.USER_READ if kind == "user" else perm.GROUP_READ)
+    query = list_query(request, resources.DIRECTORY_OBJECT)
+    page = services(request).directory.list_deleted(kind, query.after, query.limit)
+    items = [_directory_object({"kind": kind, **r}) for r in page.records]
+    return collection(
+        request, items, context=f"directory/deletedItems/{KIND_TYPES[kind][1:]}", next_after=page.next_after
+    )
+
+
+def _directory_object(record: dict[str, Any]) -> dict[str, Any]:
+    kind = record.pop("kind")
+    wire = user_wire(record) if kind == "user" else group_wire(record)
+    return {"@odata.type": KIND_TYPES[kind], **wire}

@@ -1,0 +1,89 @@
+"""Settings shared by every command, read from options and `PROVISIOND_*` environment variables.
+
+The data dir holds what must survive restarts on one machine: the SQLite database (unless a
+database URL is given), the HS256 signing key for local tokens, and the key that encrypts
+synchronization secrets at rest. Keys can instead be configured, so that several processes on
+several machines sharing one PostgreSQL database agree on them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 7493
+DEFAULT_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
+LOCAL_ISSUER = "https://sts.provisiond.local/"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("PROVISIOND_DATA_DIR") or Path.cwd() / ".provisiond")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    audiences: tuple[str, ...] = DEFAULT_AUDIENCES
+    secrets_key: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Options given explicitly win over `PROVISIOND_*` variables, which win over defaults."""
+        env = os.environ
+        values: dict[str, object] = {
+            "data_dir": Path(env["PROVISIOND_DATA_DIR"]) if env.get("PROVISIOND_DATA_DIR") else None,
+            "database_url": env.get("PROVISIOND_DATABASE_URL"),
+            "jwt_secret": env.get("PROVISIOND_JWT_SECRET"),
+            "jwks_url": env.get("PROVISIOND_JWKS_URL"),
+            "jwt_issuer": env.get("PROVISIOND_JWT_ISSUER"),
+            "audiences": tuple(env["PROVISIOND_AUDIENCES"].split())
+            if env.get("PROVISIOND_AUDIENCES")
+            else None,
+            "secrets_key": env.get("PROVISIOND_SECRETS_KEY"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+pysqlite:///{self.data_dir / 'provisiond.db'}"
+
+    @property
+    def issuer(self) -> str:
+        return self.jwt_issuer or LOCAL_ISSUER
+
+    def hs256_secret(self) -> str:
+        """The configured secret, else the data dir's key, created on first use."""
+        return self.jwt_secret or _data_dir_key(self.data_dir, "jwt-signing.key")
+
+    def secrets_encryption_key(self) -> str:
+        if self.secrets_key:
+            return self.secrets_key
+        from cryptography.fernet import Fernet
+
+        return _data_dir_key(self.data_dir, "secrets.key", lambda: Fernet.generate_key().decode())
+
+
+def _data_dir_key(data_dir: Path, name: str, make: object = None) -> str:
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = make() if callable(make) else secrets.token_urlsafe(48)
+    # O_EXCL: when two processes race to create the key, exactly one wins and both read its value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

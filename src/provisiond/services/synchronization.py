@@ -1,0 +1,421 @@
+"""Synchronization use cases: templates, jobs and their lifecycle, schema, secrets, credentials.
+
+Job lifecycle (reference §9 and DESIGN invariant 4): start, pause and restart commit their
+state change before returning and are idempotent, since the Graph SDK retries POSTs.
+
+- start: schedule Active, a cycle due now, a quarantine cleared; status NotRun until the first
+  cycle completes, Active after.
+- pause: schedule and status Paused; the watermark and all progress are kept.
+- restart: the reset scopes are recorded durably (scopes, time, caller) for the engine to act
+  on; what the API can already change shows at once — the quarantine is lifted for
+  QuarantineState and ForceDeletes, the watermark is cleared for Watermark — and the job
+  becomes Active with a cycle due now.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from typing import Any
+
+from provisiond.clock import Clock
+from provisiond.connectors import scim
+from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
+from provisiond.graph.flags import format_flags
+from provisiond.graph.synchronization import (
+    CreateJobRequest,
+    JobPatchRequest,
+    RestartRequest,
+    SecretsPutRequest,
+    SynchronizationSchema,
+    SynchronizationStatus,
+    SynchronizationTemplate,
+    ValidateCredentialsRequest,
+)
+from provisiond.services import templates
+from provisiond.services.errors import BadRequest, Conflict, NotFound, ServiceError
+from provisiond.store import synchronization as repo
+from provisiond.store.db import Database
+from provisiond.store.secretbox import SecretBox
+
+Record = dict[str, Any]
+
+DEFAULT_RESTART_SCOPE = Scope.Watermark | Scope.Escrows | Scope.QuarantineState
+DEFAULT_INTERVAL = "PT40M"
+
+# Secrets whose values are credentials: masked on read. Configuration values such as
+# BaseAddress or SyncAll are shown, because an administrator needs to see what is configured.
+SENSITIVE_SECRETS = frozenset(
+    {
+        "Password",
+        "SecretToken",
+        "AppKey",
+        "ClientSecret",
+        "ConsumerSecret",
+        "TokenKey",
+        "Oauth2AccessToken",
+        "Oauth2RefreshToken",
+        "Oauth2ClientSecret",
+        "Oauth2AuthorizationCode",
+        "ConnectionString",
+    }
+)
+MASK = "*"
+BOOLEAN_SECRETS = ("SyncAll", "SkipOutOfScopeDeletions")
+
+
+class SynchronizationService:
+    def __init__(self, db: Database, clock: Clock, tenant_id: str, secret_box: SecretBox) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant_id = tenant_id
+        self.box = secret_box
+
+    # Templates
+
+    def templates(self, sp: Record, application_id: str | None) -> list[Record]:
+        """The templates a service principal offers, with its application's customisations applied."""
+        if sp.get("application_template_id") != templates.APPLICATION_TEMPLATE_CUSTOM_SCIM:
+            return []
+        out = []
+        with self.db.read() as conn:
+            for template in templates.builtin_templates(sp["app_id"]):
+                override = (
+                    repo.template_override(conn, application_id, template["id"]) if application_id else None
+                )
+                if override and override["template"]:
+                    template = {**override["template"], "id": template["id"], "schema": template["schema"]}
+                if override and override["schema"]:
+                    template["schema"] = override["schema"]
+                out.append(template)
+        return out
+
+    def template(self, sp: Record, application_id: str | None, template_id: str) -> Record:
+        for template in self.templates(sp, application_id):
+            if template["id"].lower() == template_id.lower():
+                return template
+        raise NotFound(
+            f"The synchronization template '{template_id}' was not found.", code="Request_ResourceNotFound"
+        )
+
+    def replace_template(
+        self, sp: Record, application_id: str, template_id: str, body: dict[str, Any]
+    ) -> None:
+        """PATCH of an application's template: "Missing properties will be erased" (reference T3)."""
+        current = self.template(sp, application_id, template_id)
+        parsed = _validated(SynchronizationTemplate, {**body, "id": current["id"]})
+        stored = {k: v for k, v in parsed.items() if k != "schema"}
+        with self.db.transaction() as conn:
+            repo.put_template_override(conn, application_id, current["id"], template=stored)
+            if "schema" in body and body["schema"] is not None:
+                repo.put_template_override(conn, application_id, current["id"], schema=parsed["schema"])
+
+    def put_template_schema(
+        self, sp: Record, application_id: str, template_id: str, body: dict[str, Any]
+    ) -> None:
+        current = self.template(sp, application_id, template_id)
+        schema = _validated(SynchronizationSchema, body)
+        schema["id"] = current["schema"]["id"]
+        schema["version"] = _next_version(current["schema"].get("version"))
+        with self.db.transaction() as conn:
+            repo.put_template_override(conn, application_id, current["id"], schema=schema)
+
+    def delete_template_schema(self, sp: Record, application_id: str, template_id: str) -> None:
+        current = self.template(sp, application_id, template_id)
+        with self.db.transaction() as conn:
+            repo.put_template_override(conn, application_id, current["id"], schema=None)
+
+    # Jobs
+
+    def create_job(self, sp: Record, application_id: str | None, body: CreateJobRequest) -> Record:
+        template = next(
+            (t for t in self.templates(sp, application_id) if t["id"].lower() == body.template_id.lower()),
+            None,
+        )
+        if template is None:
+            raise BadRequest(
+                f"The template '{body.template_id}' is not one of the synchronization templates of service principal '{sp['id']}'.",
+                code="InvalidTemplateId",
+            )
+        job_id = f"{template['id']}.{self.tenant_id.replace('-', '')}.{sp['app_id']}"
+        now = self.clock.now()
+        record = {
+            "id": job_id,
+            "service_principal_id": sp["id"],
+            "template_id": template["id"],
+            "schedule_interval": DEFAULT_INTERVAL,
+            "schedule_state": "Disabled",
+            "schedule_expiration": None,
+            "status": SynchronizationStatus.initial().to_wire(),
+            "settings": templates.default_job_settings(template["id"]),
+            "schema": None,
+            "schema_version": 1,
+            "watermark": None,
+            "cycle_due_at": None,
+            "created_date_time": now,
+        }
+        with self.db.transaction() as conn:
+            if repo.job_exists(conn, job_id):
+                raise Conflict(
+                    f"A synchronization job from template '{template['id']}' already exists for this service principal.",
+                    code="Conflict",
+                )
+            repo.insert_job(conn, record)
+        return record
+
+    def jobs(self, sp: Record) -> list[Record]:
+        with self.db.read() as conn:
+            return repo.list_jobs(conn, sp["id"])
+
+    def job(self, sp: Record, job_id: str) -> Record:
+        with self.db.read() as conn:
+            return _job(conn, sp, job_id)
+
+    def delete_job(self, sp: Record, job_id: str) -> None:
+        """Stop the job and delete all its state; accounts in the target are left as they are."""
+        with self.db.transaction() as conn:
+            _job(conn, sp, job_id)
+            repo.delete_job(conn, job_id)
+
+    def patch_job(self, sp: Record, job_id: str, body: JobPatchRequest) -> None:
+        """Our documented extension: the schedule interval and expiration, and the job settings.
+
+        The schedule state is not patchable: start and pause are the operations that change it.
+        """
+        values: dict[str, Any] = {}
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            if body.schedule is not None:
+                sent = body.schedule.model_fields_set
+                if (
+                    "state" in sent
+                    and body.schedule.state is not None
+                    and body.schedule.state.value != job["schedule_state"]
+                ):
+                    raise BadRequest(
+                        "schedule.state cannot be changed with PATCH; use the start and pause actions.",
+                        code="RequestParameterInvalid",
+                    )
+                if "interval" in sent:
+                    wire = body.schedule.to_wire()
+                    if wire.get("interval") is None:
+                        raise BadRequest("schedule.interval cannot be null.", code="RequestParameterInvalid")
+                    values["schedule_interval"] = wire["interval"]
+                if "expiration" in sent:
+                    values["schedule_expiration"] = body.schedule.expiration
+            if body.synchronization_job_settings is not None:
+                values["settings"] = [s.to_wire() for s in body.synchronization_job_settings]
+            if values:
+                repo.update_job(conn, job["id"], values)
+
+    def start(self, sp: Record, job_id: str) -> None:
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            status = copy.deepcopy(job["status"])
+            status["quarantine"] = None
+            status["code"] = _running_code(status)
+            repo.update_job(
+                conn,
+                job["id"],
+                {"schedule_state": "Active", "status": status, "cycle_due_at": self.clock.now()},
+            )
+
+    def pause(self, sp: Record, job_id: str) -> None:
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            status = copy.deepcopy(job["status"])
+            status["code"] = "Paused"
+            repo.update_job(
+                conn, job["id"], {"schedule_state": "Paused", "status": status, "cycle_due_at": None}
+            )
+
+    def restart(self, sp: Record, job_id: str, body: RestartRequest, requested_by: str) -> Scope:
+        scope = restart_scope(body)
+        now = self.clock.now()
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            repo.record_restart(conn, job["id"], int(scope), now, requested_by)
+            status = copy.deepcopy(job["status"])
+            values: dict[str, Any] = {"schedule_state": "Active", "cycle_due_at": now}
+            if scope & (Scope.QuarantineState | Scope.ForceDeletes):
+                status["quarantine"] = None
+            if scope & Scope.Watermark:
+                values["watermark"] = None
+            status["code"] = "Quarantine" if status.get("quarantine") else _running_code(status)
+            values["status"] = status
+            repo.update_job(conn, job["id"], values)
+        return scope
+
+    def restarts(self, sp: Record, job_id: str) -> list[Record]:
+        with self.db.read() as conn:
+            _job(conn, sp, job_id)
+            return repo.restarts(conn, job_id)
+
+    # Schema
+
+    def job_schema(self, sp: Record, application_id: str | None, job: Record) -> Record:
+        if job["schema"] is not None:
+            return copy.deepcopy(job["schema"])
+        try:
+            schema = copy.deepcopy(self.template(sp, application_id, job["template_id"])["schema"])
+        except NotFound:
+            schema = templates.template_schema(job["template_id"])
+        schema["id"] = job["id"]
+        return schema
+
+    def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
+        """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
+        schema = _validated(SynchronizationSchema, body)
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            schema["id"] = job["id"]
+            schema["version"] = f"v{job['schema_version'] + 1}"
+            repo.update_job(conn, job["id"], self._reevaluate(job, schema))
+
+    def delete_job_schema(self, sp: Record, job_id: str) -> None:
+        with self.db.transaction() as conn:
+            job = _job(conn, sp, job_id, for_update=True)
+            repo.update_job(conn, job["id"], self._reevaluate(job, None))
+
+    def _reevaluate(self, job: Record, schema: Record | None) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "schema": schema,
+            "schema_version": job["schema_version"] + 1,
+            "watermark": None,
+        }
+        if job["schedule_state"] == "Active":
+            values["cycle_due_at"] = self.clock.now()
+        return values
+
+    # Secrets
+
+    def put_secrets(self, sp: Record, body: SecretsPutRequest) -> None:
+        """Merge by key: keys not in the request keep their values."""
+        pairs = [(p.key.value if hasattr(p.key, "value") else str(p.key), p.value or "") for p in body.value]
+        for key, value in pairs:
+            _check_secret(key, value)
+        with self.db.transaction() as conn:
+            for key, value in pairs:
+                repo.put_secret(conn, sp["id"], key, self.box.seal(value))
+
+    def masked_secrets(self, sp: Record) -> list[Record]:
+        with self.db.read() as conn:
+            stored = repo.secrets(conn, sp["id"])
+        return [
+            {"key": key, "value": MASK if key in SENSITIVE_SECRETS else self.box.open(value)}
+            for key, value in sorted(stored.items())
+        ]
+
+    def secrets(self, sp: Record) -> dict[str, str]:
+        """Decrypted secrets, for the engine and credential checks; never for the API's responses."""
+        with self.db.read() as conn:
+            return {key: self.box.open(value) for key, value in repo.secrets(conn, sp["id"]).items()}
+
+    # Credentials
+
+    def validate_credentials(self, sp: Record, template_id: str, body: ValidateCredentialsRequest) -> None:
+        """Entra's Test Connection against the SCIM endpoint; 400 naming what failed."""
+        if template_id.lower() == "api2aad":
+            return  # inbound provisioning has no target endpoint to test
+        if body.use_saved_credentials:
+            creds = self.secrets(sp)
+        else:
+            creds = {
+                (p.key.value if hasattr(p.key, "value") else str(p.key)): p.value or ""
+                for p in body.credentials or []
+            }
+        base = creds.get("BaseAddress")
+        if not base:
+            raise BadRequest(
+                "No BaseAddress (tenant URL) was given to validate.",
+                code="SystemForCrossDomainIdentityManagementCredentialValidationUnavailable",
+            )
+        _check_secret("BaseAddress", base)
+        try:
+            scim.test_connection(base, creds.get("SecretToken"))
+        except scim.ScimConnectionError as exc:
+            raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
+
+
+_CREDENTIAL_CODES = {
+    scim.ConnectionProblem.UNREACHABLE: "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable",
+    scim.ConnectionProblem.UNAUTHORIZED: "SystemForCrossDomainIdentityManagementInvalidCredentials",
+    scim.ConnectionProblem.NOT_SCIM: "SystemForCrossDomainIdentityManagementServiceIncompatible",
+}
+
+
+def restart_scope(body: RestartRequest | None) -> Scope:
+    """Missing, null or empty criteria or resetScope mean the portal's Restart (reference §3.1)."""
+    if body is None or body.criteria is None or body.criteria.reset_scope is None:
+        return DEFAULT_RESTART_SCOPE
+    return Scope(int(body.criteria.reset_scope))
+
+
+def describe_scope(scope: Scope) -> str:
+    return format_flags(scope)
+
+
+def _running_code(status: Record) -> str:
+    return "Active" if status.get("lastSuccessfulExecution") or status.get("lastExecution") else "NotRun"
+
+
+def _job(conn: Any, sp: Record, job_id: str, *, for_update: bool = False) -> Record:
+    job = repo.get_job(conn, sp["id"], job_id, for_update=for_update)
+    if job is None:
+        raise NotFound(
+            f"The synchronization job '{job_id}' was not found on service principal '{sp['id']}'.",
+            code="Request_ResourceNotFound",
+        )
+    return job
+
+
+def _validated(model: Any, body: dict[str, Any]) -> Record:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body).to_wire()
+    except ValidationError as exc:
+        raise BadRequest(_validation_message(exc), code="BadRequest") from None
+
+
+def _validation_message(exc: Any) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"Invalid value for '{where}': {first['msg']}."
+
+
+def _next_version(version: str | None) -> str:
+    digits = "".join(ch for ch in (version or "") if ch.isdigit() or ch == ".")
+    try:
+        major = int(float(digits or 0))
+    except ValueError:
+        major = 0
+    return f"{major + 1}.0"
+
+
+def _check_secret(key: str, value: str) -> None:
+    if key in BOOLEAN_SECRETS and value.strip().lower() not in ("true", "false"):
+        raise BadRequest(
+            f"The value of secret '{key}' must be 'True' or 'False'.", code="RequestParameterInvalid"
+        )
+    if key == "BaseAddress" and not value.lower().startswith(("http://", "https://")):
+        raise BadRequest("BaseAddress must be an absolute http or https URL.", code="RequestParameterInvalid")
+    if key == "SyncNotificationSettings":
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise BadRequest(
+                "SyncNotificationSettings must be a JSON object.", code="RequestParameterInvalid"
+            )
+
+
+def never_reached() -> datetime:
+    from provisiond.graph.synchronization import NEVER
+
+    return NEVER
+
+
+__all__ = ["ServiceError", "SynchronizationService", "describe_scope", "restart_scope"]

@@ -1,0 +1,310 @@
+"""Repository of directory objects: users, groups, memberships, applications, service
+principals, owners and app role assignments.
+
+Records are plain dicts keyed by column name. Listing is keyset-paged on `id`, with an
+optional filter tree from `provisiond.graph.odata` compiled against the table's columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table, and_, delete, func, or_, select, update
+
+from provisiond.store.tables import (
+    app_role_assignments,
+    applications,
+    group_members,
+    groups,
+    owners,
+    service_principals,
+    users,
+)
+
+Record = dict[str, Any]
+
+
+def snake(name: str) -> str:
+    """Column name for a camelCase property name (`userPrincipalName` → `user_principal_name`)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def columns_for_filter(table: Table) -> dict[str, Column[Any]]:
+    """Filterable columns keyed by the camelCase property name the filter tree uses."""
+    out: dict[str, Column[Any]] = {}
+    for column in table.columns:
+        parts = column.name.split("_")
+        out[parts[0] + "".join(p.title() for p in parts[1:])] = column
+    return out
+
+
+def insert(conn: Connection, table: Table, record: Mapping[str, Any]) -> None:
+    conn.execute(table.insert().values(**record))
+
+
+def get(conn: Connection, table: Table, object_id: str, *, deleted: bool | None = False) -> Record | None:
+    """One object by id; `deleted` False = live only, True = soft-deleted only, None = either."""
+    query = select(table).where(table.c.id == object_id)
+    query = _deleted_clause(query, table, deleted)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def get_user_by_upn(conn: Connection, upn: str, *, deleted: bool | None = False) -> Record | None:
+    query = _deleted_clause(select(users).where(users.c.upn_key == upn.lower()), users, deleted)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def upn_taken(conn: Connection, upn: str, *, excluding: str | None = None) -> bool:
+    query = select(users.c.id).where(users.c.upn_key == upn.lower())
+    if excluding:
+        query = query.where(users.c.id != excluding)
+    return conn.execute(query).first() is not None
+
+
+def app_id_taken(conn: Connection, table: Table, app_id: str) -> bool:
+    return conn.execute(select(table.c.id).where(table.c.app_id == app_id)).first() is not None
+
+
+def update_fields(conn: Connection, table: Table, object_id: str, values: Mapping[str, Any]) -> None:
+    if values:
+        conn.execute(update(table).where(table.c.id == object_id).values(**values))
+
+
+def remove(conn: Connection, table: Table, object_id: str) -> None:
+    conn.execute(delete(table).where(table.c.id == object_id))
+
+
+def page(
+    conn: Connection,
+    table: Table,
+    *,
+    where: Any = None,
+    after_id: str | None = None,
+    limit: int = 100,
+    deleted: bool | None = False,
+) -> list[Record]:
+    """Up to `limit` records in id order after `after_id`: keyset paging stays cheap at any depth."""
+    query = _deleted_clause(select(table), table, deleted)
+    if where is not None:
+        query = query.where(where)
+    if after_id is not None:
+        query = query.where(table.c.id > after_id)
+    rows = conn.execute(query.order_by(table.c.id).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def count(conn: Connection, table: Table, *, where: Any = None, deleted: bool | None = False) -> int:
+    query = _deleted_clause(select(func.count()).select_from(table), table, deleted)
+    if where is not None:
+        query = query.where(where)
+    return int(conn.execute(query).scalar_one())
+
+
+def _deleted_clause(query: Any, table: Table, deleted: bool | None) -> Any:
+    if deleted is None or "deleted_date_time" not in table.c:
+        return query
+    column = table.c.deleted_date_time
+    return query.where(column.is_not(None) if deleted else column.is_(None))
+
+
+# Memberships
+
+
+def add_member(conn: Connection, group_id: str, member_id: str, member_type: str) -> bool:
+    """Add a member; False when it already was one."""
+    exists = conn.execute(
+        select(group_members.c.member_id).where(
+            and_(group_members.c.group_id == group_id, group_members.c.member_id == member_id)
+        )
+    ).first()
+    if exists:
+        return False
+    conn.execute(
+        group_members.insert().values(group_id=group_id, member_id=member_id, member_type=member_type)
+    )
+    return True
+
+
+def remove_member(conn: Connection, group_id: str, member_id: str) -> bool:
+    result = conn.execute(
+        delete(group_members).where(
+            and_(group_members.c.group_id == group_id, group_members.c.member_id == member_id)
+        )
+    )
+    return bool(result.rowcount)
+
+
+def member_rows(
+    conn: Connection, group_id: str, *, after_id: str | None = None, limit: int = 100
+) -> list[Record]:
+    query = select(group_members).where(group_members.c.group_id == group_id)
+    if after_id is not None:
+        query = query.where(group_members.c.member_id > after_id)
+    rows = conn.execute(query.order_by(group_members.c.member_id).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def memberships_of(conn: Connection, member_id: str) -> list[str]:
+    return list(
+        conn.execute(select(group_members.c.group_id).where(group_members.c.member_id == member_id)).scalars()
+    )
+
+
+def drop_memberships(conn: Connection, object_id: str) -> None:
+    """Remove an object from every group and, if it is a group, every member from it."""
+    conn.execute(
+        delete(group_members).where(
+            or_(group_members.c.member_id == object_id, group_members.c.group_id == object_id)
+        )
+    )
+
+
+# Owners
+
+
+def add_owner(conn: Connection, object_id: str, owner_id: str, owner_type: str) -> bool:
+    exists = conn.execute(
+        select(owners.c.owner_id).where(and_(owners.c.object_id == object_id, owners.c.owner_id == owner_id))
+    ).first()
+    if exists:
+        return False
+    conn.execute(owners.insert().values(object_id=object_id, owner_id=owner_id, owner_type=owner_type))
+    return True
+
+
+def remove_owner(conn: Connection, object_id: str, owner_id: str) -> bool:
+    result = conn.execute(
+        delete(owners).where(and_(owners.c.object_id == object_id, owners.c.owner_id == owner_id))
+    )
+    return bool(result.rowcount)
+
+
+def owner_rows(conn: Connection, object_id: str) -> list[Record]:
+    rows = conn.execute(select(owners).where(owners.c.object_id == object_id).order_by(owners.c.owner_id))
+    return [dict(r) for r in rows.mappings()]
+
+
+def is_owned_by_any(conn: Connection, object_ids: Sequence[str], owner_ids: Sequence[str]) -> bool:
+    if not object_ids or not owner_ids:
+        return False
+    query = select(owners.c.owner_id).where(
+        and_(owners.c.object_id.in_(object_ids), owners.c.owner_id.in_(owner_ids))
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def drop_owners(conn: Connection, object_id: str) -> None:
+    conn.execute(delete(owners).where(or_(owners.c.object_id == object_id, owners.c.owner_id == object_id)))
+
+
+# Applications and service principals
+
+
+def service_principal_by_app_id(conn: Connection, app_id: str) -> Record | None:
+    row = (
+        conn.execute(
+            select(service_principals).where(
+                and_(service_principals.c.app_id == app_id, service_principals.c.deleted_date_time.is_(None))
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def application_by_app_id(conn: Connection, app_id: str) -> Record | None:
+    row = (
+        conn.execute(
+            select(applications).where(
+                and_(applications.c.app_id == app_id, applications.c.deleted_date_time.is_(None))
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+# App role assignments
+
+
+def assignment_rows(
+    conn: Connection, resource_id: str, *, after_id: str | None = None, limit: int = 100
+) -> list[Record]:
+    query = select(app_role_assignments).where(app_role_assignments.c.resource_id == resource_id)
+    if after_id is not None:
+        query = query.where(app_role_assignments.c.id > after_id)
+    return [dict(r) for r in conn.execute(query.order_by(app_role_assignments.c.id).limit(limit)).mappings()]
+
+
+def assignment_exists(conn: Connection, principal_id: str, resource_id: str, app_role_id: str) -> bool:
+    query = select(app_role_assignments.c.id).where(
+        and_(
+            app_role_assignments.c.principal_id == principal_id,
+            app_role_assignments.c.resource_id == resource_id,
+            app_role_assignments.c.app_role_id == app_role_id,
+        )
+    )
+    return conn.execute(query).first() is not None
+
+
+def assignments_of_principal(conn: Connection, principal_id: str) -> list[Record]:
+    query = select(app_role_assignments).where(app_role_assignments.c.principal_id == principal_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def drop_assignments_of(conn: Connection, object_id: str) -> list[Record]:
+    """Delete every assignment to or of the object; returns what was removed (for the change log)."""
+    query = select(app_role_assignments).where(
+        or_(app_role_assignments.c.principal_id == object_id, app_role_assignments.c.resource_id == object_id)
+    )
+    removed = [dict(r) for r in conn.execute(query).mappings()]
+    if removed:
+        conn.execute(
+            delete(app_role_assignments).where(app_role_assignments.c.id.in_([r["id"] for r in removed]))
+        )
+    return removed
+
+
+def unset_manager_of_reports(conn: Connection, manager_id: str) -> list[str]:
+    """Clear the manager of everyone who reports to `manager_id`; returns their ids."""
+    reports = list(conn.execute(select(users.c.id).where(users.c.manager_id == manager_id)).scalars())
+    if reports:
+        conn.execute(update(users).where(users.c.manager_id == manager_id).values(manager_id=None))
+    return reports
+
+
+def display_names(conn: Connection, ids: Sequence[str]) -> dict[str, str | None]:
+    """Display names of any directory objects by id, for assignment and member listings."""
+    out: dict[str, str | None] = {}
+    for table in (users, groups, service_principals, applications):
+        if not ids:
+            break
+        for row in conn.execute(select(table.c.id, table.c.display_name).where(table.c.id.in_(ids))):
+            out[row.id] = row.display_name
+    return out
+
+
+def object_kind(conn: Connection, object_id: str) -> str | None:
+    """Which kind of live directory object an id names: user, group, servicePrincipal, application."""
+    for kind, table in (
+        ("user", users),
+        ("group", groups),
+        ("servicePrincipal", service_principals),
+        ("application", applications),
+    ):
+        if conn.execute(
+            select(table.c.id).where(and_(table.c.id == object_id, table.c.deleted_date_time.is_(None)))
+        ).first():
+            return kind
+    return None
+
+
+def soft_delete(conn: Connection, table: Table, object_id: str, at: datetime) -> None:
+    conn.execute(update(table).where(table.c.id == object_id).values(deleted_date_time=at))

@@ -1,0 +1,78 @@
+"""`$filter` ASTs as SQLAlchemy Core conditions, with the semantics of `odata.evaluate`.
+
+Every leaf compiles to a condition that is TRUE or FALSE, never NULL: a NULL column makes a
+comparison FALSE (TRUE for `ne`), as in the evaluator, so `not` cannot flip an UNKNOWN into a
+mismatch. Strings compare through `lower()` on both sides, so the column and the literal are
+folded by the same function.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any, assert_never
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, String, and_, func, literal, not_, or_
+
+from provisiond.graph.odata import And, Comparison, FilterNode, In, Not, Or, StartsWith, Value
+
+_LIKE_ESCAPE = "\\"
+_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+
+
+def compile_filter(node: FilterNode, columns: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool]:
+    """The WHERE condition for `node`; `columns` maps each canonical property path to its column."""
+    match node:
+        case And(left, right):
+            return and_(compile_filter(left, columns), compile_filter(right, columns))
+        case Or(left, right):
+            return or_(compile_filter(left, columns), compile_filter(right, columns))
+        case Not(operand):
+            return not_(compile_filter(operand, columns))
+        case Comparison(prop, op, value):
+            return _comparison(columns[prop], op, value)
+        case In(prop, values):
+            column = columns[prop]
+            return and_(column.is_not(None), _operand(column, values[0]).in_([_bind(v) for v in values]))
+        case StartsWith(prop, prefix):
+            column = columns[prop]
+            pattern = func.lower(literal(_like_prefix(prefix), String))
+            return and_(column.is_not(None), func.lower(column).like(pattern, escape=_LIKE_ESCAPE))
+    assert_never(node)
+
+
+def _comparison(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
+    if value is None:
+        return column.is_(None) if op == "eq" else column.is_not(None)
+    test = _OPERATORS[op](_operand(column, value), _bind(value))
+    if op == "ne":
+        return or_(column.is_(None), test)
+    return and_(column.is_not(None), test)
+
+
+def _operand(column: ColumnElement[Any], value: Value) -> ColumnElement[Any]:
+    """The column side: folded for strings, as is otherwise (its type binds the literal)."""
+    return func.lower(column) if isinstance(value, str) else column
+
+
+def _bind(value: Value) -> Any:
+    """The literal side; guids are stored as canonical lowercase text, so they compare exactly."""
+    if isinstance(value, str):
+        return func.lower(literal(value, String))
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching `prefix` literally: its `%`, `_` and escape characters escaped."""
+    escaped = "".join(_LIKE_ESCAPE + char if char in "%_" + _LIKE_ESCAPE else char for char in prefix)
+    return escaped + "%"

@@ -1,0 +1,238 @@
+"""The tables: the directory (source of truth), its change log, and synchronization state.
+
+Column names are snake_case storage names; the mapping to Graph wire names lives in
+`provisiond.graph.directory`, never here. Alembic migrations under `migrations/versions` are
+the history of this file; `tests/store/test_migrations.py` checks they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores no zone and hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(64)
+TS = UtcDateTime()
+
+instance = Table(
+    "instance",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_principal_name", String(256), nullable=False),
+    # Graph compares userPrincipalName case-insensitively; uniqueness is enforced on this column.
+    Column("upn_key", String(256), nullable=False, unique=True),
+    Column("display_name", String(256)),
+    Column("given_name", String(64)),
+    Column("surname", String(64)),
+    Column("mail", String(256)),
+    Column("mail_nickname", String(64)),
+    Column("other_mails", JSON, nullable=False),
+    Column("proxy_addresses", JSON, nullable=False),
+    Column("job_title", String(128)),
+    Column("department", String(64)),
+    Column("company_name", String(64)),
+    Column("employee_id", String(64)),
+    Column("employee_type", String(64)),
+    Column("office_location", String(128)),
+    Column("mobile_phone", String(64)),
+    Column("business_phones", JSON, nullable=False),
+    Column("fax_number", String(64)),
+    Column("street_address", String(1024)),
+    Column("city", String(128)),
+    Column("state", String(128)),
+    Column("postal_code", String(40)),
+    Column("country", String(128)),
+    Column("preferred_language", String(16)),
+    Column("usage_location", String(8)),
+    Column("account_enabled", Boolean, nullable=False),
+    Column("user_type", String(32)),
+    Column("created_date_time", TS, nullable=False),
+    Column("manager_id", ID, index=True),
+    Column("deleted_date_time", TS),
+    Index("ix_users_employee_id", "employee_id"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("display_name", String(256), nullable=False),
+    Column("description", String(1024)),
+    Column("mail_nickname", String(64), nullable=False),
+    Column("mail", String(256)),
+    Column("mail_enabled", Boolean, nullable=False),
+    Column("security_enabled", Boolean, nullable=False),
+    Column("group_types", JSON, nullable=False),
+    Column("created_date_time", TS, nullable=False),
+    Column("deleted_date_time", TS),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", ID, primary_key=True),
+    Column("member_id", ID, primary_key=True),
+    Column("member_type", String(32), nullable=False),
+    Index("ix_group_members_member_id", "member_id"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("app_id", ID, nullable=False, unique=True),
+    Column("display_name", String(256)),
+    Column("description", String(1024)),
+    Column("application_template_id", ID),
+    Column("sign_in_audience", String(64), nullable=False),
+    Column("created_date_time", TS, nullable=False),
+    Column("deleted_date_time", TS),
+)
+
+service_principals = Table(
+    "service_principals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("app_id", ID, nullable=False, unique=True),
+    Column("display_name", String(256)),
+    Column("application_template_id", ID),
+    Column("app_owner_organization_id", ID),
+    Column("service_principal_type", String(32), nullable=False),
+    Column("account_enabled", Boolean, nullable=False),
+    Column("app_role_assignment_required", Boolean, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("created_date_time", TS, nullable=False),
+    Column("deleted_date_time", TS),
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("object_id", ID, primary_key=True),
+    Column("owner_id", ID, primary_key=True),
+    Column("owner_type", String(32), nullable=False),
+    Index("ix_owners_owner_id", "owner_id"),
+)
+
+app_role_assignments = Table(
+    "app_role_assignments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("principal_id", ID, nullable=False, index=True),
+    Column("principal_type", String(32), nullable=False),
+    Column("resource_id", ID, nullable=False, index=True),
+    Column("app_role_id", ID, nullable=False),
+    Column("created_date_time", TS, nullable=False),
+)
+
+# The ordered, durable log of directory writes. `seq` is the watermark's unit: reading the
+# changes after N is an index range scan, so it costs O(changes), not O(directory).
+directory_changes = Table(
+    "directory_changes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", ID, nullable=False),
+    Column("change_type", String(32), nullable=False),
+    Column("related_id", ID),
+    Column("changed_date_time", TS, nullable=False),
+)
+
+sync_secrets = Table(
+    "sync_secrets",
+    metadata,
+    Column("service_principal_id", ID, primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value_encrypted", Text, nullable=False),
+)
+
+# Customised templates of an application (PATCH template, PUT template schema); absent rows
+# mean the factory default of `provisiond.services.templates`.
+sync_template_overrides = Table(
+    "sync_template_overrides",
+    metadata,
+    Column("application_id", ID, primary_key=True),
+    Column("template_id", String(128), primary_key=True),
+    Column("template", JSON),
+    Column("schema", JSON),
+)
+
+sync_jobs = Table(
+    "sync_jobs",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("service_principal_id", ID, nullable=False, index=True),
+    Column("template_id", String(128), nullable=False),
+    Column("schedule_interval", String(64), nullable=False),
+    Column("schedule_state", String(16), nullable=False),
+    Column("schedule_expiration", TS),
+    Column("status", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    # NULL means the template's schema; a PUT stores the customised one here.
+    Column("schema", JSON),
+    Column("schema_version", Integer, nullable=False),
+    # The last change-log seq whose outcome is recorded; NULL means the next cycle is initial.
+    Column("watermark", BigInteger),
+    Column("cycle_due_at", TS),
+    Column("created_date_time", TS, nullable=False),
+)
+
+sync_job_restarts = Table(
+    "sync_job_restarts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(256), nullable=False, index=True),
+    Column("reset_scope", Integer, nullable=False),
+    Column("requested_date_time", TS, nullable=False),
+    Column("requested_by", String(256)),
+    Column("applied_date_time", TS),
+)

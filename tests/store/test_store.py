@@ -1,0 +1,150 @@
+"""The store contract, run on SQLite and on PostgreSQL: migrations, change log, directory rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from provisiond.store import directory as repo
+from provisiond.store.changelog import append_change, changes_after, last_seq
+from provisiond.store.db import Database
+from provisiond.store.secretbox import SecretBox
+from provisiond.store.tables import metadata, users
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _user(object_id: str, upn: str) -> dict[str, object]:
+    record: dict[str, object] = {c.name: None for c in users.columns}
+    record.update(
+        id=object_id,
+        user_principal_name=upn,
+        upn_key=upn.lower(),
+        other_mails=[],
+        proxy_addresses=[],
+        business_phones=[],
+        account_enabled=True,
+        created_date_time=NOW,
+    )
+    return record
+
+
+def test_migrations_produce_exactly_the_declared_tables(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_migrate_twice_is_harmless(db: Database) -> None:
+    db.migrate()
+    with db.read() as conn:
+        assert last_seq(conn) == 0
+
+
+def test_tenant_id_is_created_once_and_kept(db: Database) -> None:
+    first = db.tenant_id()
+    assert db.tenant_id() == first
+    assert len(first) == 36
+
+
+def test_change_log_reads_only_changes_after_the_watermark_in_order(db: Database) -> None:
+    with db.transaction() as conn:
+        seqs = [
+            append_change(conn, object_type="user", object_id=f"u{i}", change_type="created", at=NOW)
+            for i in range(5)
+        ]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    with db.read() as conn:
+        after = changes_after(conn, seqs[2])
+        assert [c.object_id for c in after] == ["u3", "u4"]
+        assert [c.seq for c in changes_after(conn, seqs[0], limit=2)] == seqs[1:3]
+        assert last_seq(conn) == seqs[-1]
+
+
+def test_a_rolled_back_write_leaves_no_change(db: Database) -> None:
+    try:
+        with db.transaction() as conn:
+            append_change(conn, object_type="user", object_id="x", change_type="created", at=NOW)
+            raise RuntimeError("abort")
+    except RuntimeError:
+        pass
+    with db.read() as conn:
+        assert changes_after(conn, 0) == []
+
+
+def test_a_later_change_never_becomes_visible_before_an_earlier_uncommitted_one(db: Database) -> None:
+    """The watermark invariant: changes commit in seq order, so a reader never sees a gap."""
+    outcome: dict[str, int] = {}
+    first = db.engine.connect()
+    tx = first.begin()
+    outcome["first"] = append_change(first, object_type="user", object_id="a", change_type="created", at=NOW)
+
+    def second_writer() -> None:
+        with db.transaction() as conn:
+            outcome["second"] = append_change(
+                conn, object_type="user", object_id="b", change_type="created", at=NOW
+            )
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    time.sleep(0.5)  # give the second writer time to commit if it could
+    with db.read() as reader:
+        seen = [c.object_id for c in changes_after(reader, 0)]
+    assert seen == []
+    tx.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert outcome["first"] < outcome["second"]
+    with db.read() as reader:
+        assert [c.object_id for c in changes_after(reader, 0)] == ["a", "b"]
+
+
+def test_users_page_by_id_and_filter_deleted(db: Database) -> None:
+    with db.transaction() as conn:
+        for i in range(5):
+            repo.insert(conn, users, _user(f"id-{i}", f"user{i}@example.com"))
+        repo.soft_delete(conn, users, "id-2", NOW)
+    with db.read() as conn:
+        first = repo.page(conn, users, limit=2)
+        assert [r["id"] for r in first] == ["id-0", "id-1"]
+        rest = repo.page(conn, users, after_id="id-1", limit=10)
+        assert [r["id"] for r in rest] == ["id-3", "id-4"]
+        assert [r["id"] for r in repo.page(conn, users, deleted=True)] == ["id-2"]
+        assert repo.count(conn, users) == 4
+
+
+def test_timestamps_come_back_timezone_aware(db: Database) -> None:
+    with db.transaction() as conn:
+        repo.insert(conn, users, _user("tz", "tz@example.com"))
+    with db.read() as conn:
+        created = conn.execute(select(users.c.created_date_time).where(users.c.id == "tz")).scalar_one()
+    assert created == NOW and created.tzinfo is not None
+
+
+def test_user_principal_name_key_is_unique(db: Database) -> None:
+    with db.transaction() as conn:
+        repo.insert(conn, users, _user("a", "Same@example.com"))
+    with db.read() as conn:
+        assert repo.upn_taken(conn, "same@EXAMPLE.com")
+        assert not repo.upn_taken(conn, "same@example.com", excluding="a")
+
+
+def test_secret_box_round_trips_and_refuses_a_foreign_key() -> None:
+    from cryptography.fernet import Fernet
+
+    box = SecretBox(Fernet.generate_key().decode())
+    sealed = box.seal("s3cret")
+    assert "s3cret" not in sealed
+    assert box.open(sealed) == "s3cret"
+    other = SecretBox(Fernet.generate_key().decode())
+    try:
+        other.open(sealed)
+    except ValueError as exc:
+        assert "cannot be decrypted" in str(exc)
+    else:
+        raise AssertionError("a foreign key must not decrypt")
