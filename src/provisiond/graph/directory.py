@@ -7,45 +7,25 @@ models forbid unknown properties and use strict types, as Graph does ("Invalid p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool, StrictStr, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from provisiond.graph.base import DateTimeOffset, GraphModel
 
-def wire_datetime(value: datetime) -> str:
-    """Graph's timestamp form: UTC, 'Z', no more than millisecond precision."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text + "Z"
+WireDateTime = DateTimeOffset
 
 
-WireDateTime = Annotated[datetime, PlainSerializer(wire_datetime, return_type=str)]
-
-
-class WireModel(BaseModel):
+class WireModel(GraphModel):
     """Output shape: every declared property is emitted, nulls included, as Graph does."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="json")
+    model_config = ConfigDict(extra="ignore")
 
 
-class InputModel(BaseModel):
-    """Request shape: unknown properties are errors; `@odata.*` annotations are ignored."""
+class InputModel(GraphModel):
+    """Request shape: camelCase names only, unknown properties are errors (Graph's "Invalid property")."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_annotations(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(k, str) and "@odata." in k)}
-        return data
+    model_config = ConfigDict(populate_by_name=False)
 
     def changes(self) -> dict[str, Any]:
         """The properties the client actually sent, by snake name."""
@@ -174,14 +154,19 @@ class GroupCreate(GroupUpdate):
     members_odata_bind: list[StrictStr] | None = Field(default=None, alias="members@odata.bind")
     owners_odata_bind: list[StrictStr] | None = Field(default=None, alias="owners@odata.bind")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _drop_annotations(cls, data: Any) -> Any:
-        # `members@odata.bind` and `owners@odata.bind` are meaningful here; other annotations are not.
-        if isinstance(data, dict):
-            keep = ("members@odata.bind", "owners@odata.bind")
-            return {k: v for k, v in data.items() if k in keep or not (isinstance(k, str) and "@odata." in k)}
-        return data
+    def _keep_binds(cls, data: Any, handler: Any) -> Any:
+        # `members@odata.bind` and `owners@odata.bind` mean something here; other annotations do not.
+        binds = {
+            k: data.pop(k)
+            for k in ("members@odata.bind", "owners@odata.bind")
+            if isinstance(data, dict) and k in data
+        }
+        model = handler(data)
+        for key, value in binds.items():
+            setattr(model, "members_odata_bind" if key.startswith("members") else "owners_odata_bind", value)
+        return model
 
 
 class Group(WireModel):
@@ -256,7 +241,7 @@ class InstantiateRequest(InputModel):
     service_management_reference: Str = None
 
 
-class ReferenceRequest(InputModel):
+class ReferenceRequest(BaseModel):
     """The body of `POST .../$ref`: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -24,7 +24,7 @@ from provisiond.api.common import (
 )
 from provisiond.api.context import services
 from provisiond.api.errors import GraphError
-from provisiond.graph.directory import wire_datetime
+from provisiond.graph.base import format_datetime
 from provisiond.graph.enums import metadata_key_for_version
 from provisiond.graph.odata import evaluate
 from provisiond.graph.synchronization import (
@@ -91,7 +91,7 @@ def job_wire(job: dict[str, Any]) -> dict[str, Any]:
         "id": job["id"],
         "templateId": job["template_id"],
         "schedule": {
-            "expiration": wire_datetime(job["schedule_expiration"]) if job["schedule_expiration"] else None,
+            "expiration": format_datetime(job["schedule_expiration"]) if job["schedule_expiration"] else None,
             "interval": job["schedule_interval"],
             "state": job["schedule_state"],
         },

@@ -1,0 +1,652 @@
+"""OData system query options as Microsoft Graph applies them to directory collections.
+
+Pure functions over plain values: the API layer parses the query string with
+`parse_query_options`, the store turns a `$filter` AST into SQL (`provisiond.store.odata_sql`),
+and `evaluate` is the reference semantics both must agree on. Every client mistake raises
+`ODataError`, whose message is the text of the Graph 400 `BadRequest` error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Literal, assert_never, cast, get_args
+from urllib.parse import quote
+from uuid import UUID
+
+
+class ODataError(ValueError):
+    """A malformed or unsupported query option: the message is the Graph error text for the 400."""
+
+
+ValueType = Literal["string", "bool", "guid", "datetime", "int"]
+CompareOp = Literal["eq", "ne", "gt", "ge", "lt", "le"]
+FilterOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "startswith"]
+Value = str | bool | int | datetime | UUID | None
+
+_COMPARE_OPS: frozenset[str] = frozenset(get_args(CompareOp))
+_FILTER_OPS: frozenset[str] = frozenset(get_args(FilterOp))
+_ORDERING_OPS = frozenset({"gt", "ge", "lt", "le"})
+_EDM_TYPES: dict[str, str] = {
+    "string": "Edm.String",
+    "bool": "Edm.Boolean",
+    "guid": "Edm.Guid",
+    "datetime": "Edm.DateTimeOffset",
+    "int": "Edm.Int64",
+    "null": "null",
+}
+
+
+# --- resource description -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterableProperty:
+    """How `$filter` may use one property: its value type and the operators Graph allows on it."""
+
+    value_type: ValueType
+    operators: frozenset[FilterOp]
+
+    def __post_init__(self) -> None:
+        unknown = set(self.operators) - _FILTER_OPS
+        if unknown:
+            raise ValueError(f"unknown filter operators {sorted(unknown)}")
+        if "startswith" in self.operators and self.value_type != "string":
+            raise ValueError("startswith applies to string properties only")
+        if self.value_type in ("bool", "guid") and self.operators & _ORDERING_OPS:
+            raise ValueError(f"{self.value_type} properties have no ordering")
+
+
+@dataclass(frozen=True)
+class ResourceQuerySpec:
+    """What one collection (users, groups, ...) lets clients select and filter on.
+
+    `properties` are the selectable top-level names in Graph's casing; `filterable` keys are
+    canonical property paths and may be nested (`statusInfo/status`). Clients may use any
+    casing; it resolves to the canonical name.
+    """
+
+    type_name: str
+    properties: Sequence[str]
+    filterable: Mapping[str, FilterableProperty] = field(default_factory=dict)
+    max_top: int = 999
+    default_select: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_top < 1:
+            raise ValueError("max_top must be at least 1")
+        if len(self._properties_ci) != len(self.properties):
+            raise ValueError("property names must be unique ignoring case")
+        missing = [p for p in self.default_select or () if p not in self.properties]
+        if missing:
+            raise ValueError(f"default_select names unknown properties {missing}")
+
+    @cached_property
+    def _properties_ci(self) -> dict[str, str]:
+        return {name.lower(): name for name in self.properties}
+
+    @cached_property
+    def _filterable_ci(self) -> dict[str, str]:
+        return {name.lower(): name for name in self.filterable}
+
+    def resolve_property(self, name: str) -> str:
+        """The canonical spelling of a selectable property, or the Graph 'not found' error."""
+        canonical = self._properties_ci.get(name.lower())
+        if canonical is None:
+            raise self._not_found(name)
+        return canonical
+
+    def resolve_filterable(self, name: str) -> tuple[str, FilterableProperty]:
+        """The canonical path and filter rules of a property, telling apart unknown and unfilterable."""
+        canonical = self._filterable_ci.get(name.lower())
+        if canonical is not None:
+            return canonical, self.filterable[canonical]
+        if name.lower() in self._properties_ci:
+            raise ODataError(f"Filtering on property '{self._properties_ci[name.lower()]}' is not supported.")
+        raise self._not_found(name)
+
+    def _not_found(self, name: str) -> ODataError:
+        return ODataError(f"Could not find a property named '{name}' on type '{self.type_name}'.")
+
+
+# --- $filter AST -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`prop op value`; value is None only for `eq null` / `ne null`."""
+
+    prop: str
+    op: CompareOp
+    value: Value
+
+
+@dataclass(frozen=True)
+class In:
+    prop: str
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class StartsWith:
+    prop: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class And:
+    left: FilterNode
+    right: FilterNode
+
+
+@dataclass(frozen=True)
+class Or:
+    left: FilterNode
+    right: FilterNode
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: FilterNode
+
+
+FilterNode = Comparison | In | StartsWith | And | Or | Not
+
+
+# --- $filter lexer ---------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+    | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<colon>:)
+    | (?P<string>'(?:[^']|'')*')
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+    | (?P<int>-?\d+)
+    | (?P<ident>[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*)
+    """,
+    re.VERBOSE | re.ASCII,
+)
+_RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "null", *_COMPARE_OPS})
+# Bounds that keep the parser, `evaluate` and SQL compilation far from Python's recursion limit.
+_MAX_NESTING = 32
+_MAX_CLAUSES = 100
+_INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+    pos: int
+
+    def is_word(self, *words: str) -> bool:
+        return self.kind == "ident" and self.text.lower() in words
+
+
+def _tokenize(text: str) -> list[_Token]:
+    """Split `$filter` text into tokens, ending with an `end` token at len(text)."""
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            raise _bad_character(text, pos)
+        kind = match.lastgroup
+        assert kind is not None
+        if kind != "ws":
+            tokens.append(_Token(kind, match.group(), pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+def _bad_character(text: str, pos: int) -> ODataError:
+    if text[pos] == "'":
+        return ODataError(f"There is an unterminated string literal at position {pos} in '{text}'.")
+    return ODataError(f"Syntax error: character '{text[pos]}' is not valid at position {pos} in '{text}'.")
+
+
+# --- $filter parser --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Literal:
+    """A literal before it is checked against the type of the property it is compared with."""
+
+    kind: str  # a ValueType other than "guid", or "null"
+    value: Value
+    text: str
+
+
+class _FilterParser:
+    """Recursive descent over `or` < `and` < `not` < comparison / function / parentheses."""
+
+    def __init__(self, text: str, spec: ResourceQuerySpec) -> None:
+        self._text = text
+        self._spec = spec
+        self._tokens = _tokenize(text)
+        self._index = 0
+        self._nesting = 0
+        self._clauses = 0
+
+    def parse(self) -> FilterNode:
+        node = self._or()
+        if self._peek().kind != "end":
+            raise self._error("Syntax error", self._peek())
+        return node
+
+    def _peek(self) -> _Token:
+        return self._tokens[self._index]
+
+    def _advance(self) -> _Token:
+        token = self._tokens[self._index]
+        self._index += 1
+        return token
+
+    def _accept_word(self, word: str) -> bool:
+        if self._peek().is_word(word):
+            self._index += 1
+            return True
+        return False
+
+    def _expect(self, kind: str, complaint: str) -> _Token:
+        if self._peek().kind != kind:
+            raise self._error(complaint, self._peek())
+        return self._advance()
+
+    def _error(self, complaint: str, token: _Token) -> ODataError:
+        return ODataError(f"{complaint} at position {token.pos} in '{self._text}'.")
+
+    def _or(self) -> FilterNode:
+        node = self._and()
+        while self._accept_word("or"):
+            node = Or(node, self._and())
+        return node
+
+    def _and(self) -> FilterNode:
+        node = self._unary()
+        while self._accept_word("and"):
+            node = And(node, self._unary())
+        return node
+
+    def _unary(self) -> FilterNode:
+        self._nesting += 1
+        if self._nesting > _MAX_NESTING:
+            raise ODataError(f"The $filter expression is nested more than {_MAX_NESTING} levels deep.")
+        try:
+            if self._accept_word("not"):
+                return Not(self._unary())
+            return self._primary()
+        finally:
+            self._nesting -= 1
+
+    def _primary(self) -> FilterNode:
+        token = self._peek()
+        if token.kind == "lparen":
+            self._advance()
+            node = self._or()
+            self._expect("rparen", "')' or operator expected")
+            return node
+        if token.kind != "ident" or token.text.lower() in _RESERVED:
+            raise self._error("Expression expected", token)
+        self._advance()
+        self._clauses += 1
+        if self._clauses > _MAX_CLAUSES:
+            raise ODataError(f"The $filter expression has more than {_MAX_CLAUSES} clauses.")
+        if self._peek().kind == "lparen":
+            return self._function(token)
+        return self._comparison(token)
+
+    def _function(self, name: _Token) -> FilterNode:
+        last_segment = name.text.rsplit("/", 1)[-1].lower()
+        if last_segment in ("any", "all"):
+            raise ODataError(f"Lambda operator '{last_segment}' is not supported.")
+        if name.text.lower() != "startswith":
+            raise ODataError(f"Function '{name.text}' is not supported in $filter.")
+        self._advance()
+        prop = self._property("startswith")
+        self._expect("comma", "')' or ',' expected")
+        literal = self._literal()
+        self._expect("rparen", "')' or ',' expected")
+        if literal.kind != "string":
+            raise ODataError(
+                f"The second argument of startswith on '{prop}' must be a string, not {literal.text}."
+            )
+        assert isinstance(literal.value, str)
+        return StartsWith(prop, literal.value)
+
+    def _comparison(self, prop_token: _Token) -> FilterNode:
+        prop, rules = self._spec.resolve_filterable(prop_token.text)
+        op_token = self._advance()
+        op = op_token.text.lower()
+        if op_token.kind != "ident" or op not in _COMPARE_OPS | {"in"}:
+            raise self._error("Comparison operator expected", op_token)
+        _check_operator(prop, rules, op)
+        if op == "in":
+            return In(prop, tuple(_typed_value(prop, rules, lit, op) for lit in self._literal_list()))
+        return Comparison(prop, cast(CompareOp, op), _typed_value(prop, rules, self._literal(), op))
+
+    def _property(self, op: str) -> str:
+        token = self._expect("ident", "Property name expected")
+        prop, rules = self._spec.resolve_filterable(token.text)
+        _check_operator(prop, rules, op)
+        return prop
+
+    def _literal_list(self) -> list[_Literal]:
+        self._expect("lparen", "'(' expected")
+        literals = [self._literal()]
+        while self._peek().kind == "comma":
+            self._advance()
+            literals.append(self._literal())
+        self._expect("rparen", "')' or ',' expected")
+        return literals
+
+    def _literal(self) -> _Literal:
+        token = self._advance()
+        if token.kind == "string":
+            return _Literal("string", token.text[1:-1].replace("''", "'"), token.text)
+        if token.kind == "int":
+            return _Literal("int", self._int(token), token.text)
+        if token.kind == "datetime":
+            return _Literal("datetime", self._datetime(token), token.text)
+        if token.is_word("true", "false"):
+            return _Literal("bool", token.text.lower() == "true", token.text)
+        if token.is_word("null"):
+            return _Literal("null", None, token.text)
+        raise self._error("Expression expected", token)
+
+    def _int(self, token: _Token) -> int:
+        value = int(token.text)
+        if value not in _INT64:
+            raise self._error(f"Integer literal {token.text} out of range", token)
+        return value
+
+    def _datetime(self, token: _Token) -> datetime:
+        try:
+            return datetime.fromisoformat(token.text).astimezone(UTC)
+        except ValueError:
+            raise self._error(f"Invalid datetime literal {token.text}", token) from None
+
+
+def _check_operator(prop: str, rules: FilterableProperty, op: str) -> None:
+    if op not in rules.operators:
+        raise ODataError(f"Unsupported filter operator '{op}' on property '{prop}'.")
+
+
+def _typed_value(prop: str, rules: FilterableProperty, literal: _Literal, op: str) -> Value:
+    """The literal as the property's type, or the error naming the property and the literal."""
+    if literal.kind == "null":
+        if op not in ("eq", "ne"):
+            raise ODataError(f"The value null cannot be used with operator '{op}' on property '{prop}'.")
+        return None
+    if rules.value_type == "guid" and literal.kind == "string":
+        return _guid(str(literal.value))
+    if literal.kind != rules.value_type:
+        raise ODataError(
+            f"Incompatible types in $filter: property '{prop}' is {_EDM_TYPES[rules.value_type]} "
+            f"but the value {literal.text} is {_EDM_TYPES[literal.kind]}."
+        )
+    return literal.value
+
+
+def _guid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise ODataError(f"Invalid object identifier '{text}'.") from None
+
+
+def parse_filter(text: str, spec: ResourceQuerySpec) -> FilterNode:
+    """Parse and type-check one `$filter` expression against a resource."""
+    return _FilterParser(text, spec).parse()
+
+
+# --- system query options --------------------------------------------------------------------
+
+_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count"})
+_UNSUPPORTED_OPTIONS = frozenset(
+    {"orderby", "expand", "search", "skip", "format", "apply", "compute", "levels"}
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass
+class QueryOptions:
+    """The supported options of one request; `skiptoken` is still opaque (see `decode_skiptoken`)."""
+
+    top: int | None = None
+    skiptoken: str | None = None
+    select: list[str] | None = None
+    filter: FilterNode | None = None
+    count: bool = False
+
+
+def parse_query_options(
+    params: Mapping[str, str] | Iterable[tuple[str, str]], *, resource: ResourceQuerySpec
+) -> QueryOptions:
+    """Validate a request's OData options; pass every (key, value) pair so duplicates are caught."""
+    raw = _collect_options(params.items() if isinstance(params, Mapping) else params)
+    return QueryOptions(
+        top=_parse_top(raw["top"], resource.max_top) if "top" in raw else None,
+        skiptoken=raw.get("skiptoken"),
+        select=_parse_select(raw.get("select", ""), resource),
+        filter=parse_filter(raw["filter"], resource) if raw.get("filter", "").strip() else None,
+        count=_parse_count(raw["count"]) if "count" in raw else False,
+    )
+
+
+def _option_name(key: str) -> str | None:
+    """The bare lowercase name of a supported option, None for a non-OData parameter."""
+    lowered = key.lower()
+    bare = lowered.removeprefix("$")
+    if bare in _SUPPORTED_OPTIONS:
+        return bare
+    if bare in _UNSUPPORTED_OPTIONS or lowered.startswith("$"):
+        raise ODataError(f"Query option '${bare}' is not supported.")
+    return None
+
+
+def _collect_options(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        name = _option_name(key)
+        if name is None:
+            continue
+        if name in found:
+            raise ODataError(
+                f"Query option '${name}' was specified more than once, but it must be specified at most once."
+            )
+        found[name] = value
+    return found
+
+
+def _parse_top(text: str, max_top: int) -> int:
+    if _DIGITS.fullmatch(text) and 1 <= int(text) <= max_top:
+        return int(text)
+    raise ODataError(f"Invalid $top value '{text}': must be an integer between 1 and {max_top}.")
+
+
+def _parse_count(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ODataError(f"Invalid $count value '{text}': must be true or false.")
+    return text.lower() == "true"
+
+
+def _parse_select(text: str, spec: ResourceQuerySpec) -> list[str] | None:
+    """Canonical names in request order, duplicates dropped; an empty `$select` means no `$select`."""
+    if not text.strip():
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if "" in items:
+        raise ODataError(f"Invalid $select value '{text}': empty property name.")
+    if items == ["*"]:
+        return list(spec.properties)
+    return list(dict.fromkeys(spec.resolve_property(item) for item in items))
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+
+
+def evaluate(node: FilterNode, obj: Mapping[str, Any]) -> bool:
+    """Whether `obj` (keyed by canonical names, nested for `a/b` paths) matches the filter.
+
+    This is the reference semantics: strings compare case-insensitively, a missing value is
+    null, and a comparison with null is false except `ne` (so `not` of it is true).
+    """
+    match node:
+        case And(left, right):
+            return evaluate(left, obj) and evaluate(right, obj)
+        case Or(left, right):
+            return evaluate(left, obj) or evaluate(right, obj)
+        case Not(operand):
+            return not evaluate(operand, obj)
+        case Comparison(prop, op, value):
+            return _compare(_lookup(obj, prop), op, value)
+        case In(prop, values):
+            actual = _lookup(obj, prop)
+            return any(_compare(actual, "eq", value) for value in values)
+        case StartsWith(prop, prefix):
+            actual = _lookup(obj, prop)
+            return actual is not None and str(actual).lower().startswith(prefix.lower())
+    assert_never(node)
+
+
+def _lookup(obj: Mapping[str, Any], path: str) -> Any:
+    """The value at a `/`-separated path, None when any step is missing."""
+    value: Any = obj
+    for step in path.split("/"):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
+
+
+def _compare(actual: Any, op: str, expected: Value) -> bool:
+    if expected is None:
+        return (actual is None) == (op == "eq")
+    if actual is None:
+        return op == "ne"
+    return _OPERATORS[op](_normalise(actual, expected), _normalise(expected, expected))
+
+
+def _normalise(value: Any, like: Value) -> Any:
+    """Bring a value into the comparable form of the literal `like` (both sides go through this)."""
+    if isinstance(like, str):
+        return str(value).lower()
+    if isinstance(like, UUID):
+        return str(value)
+    if isinstance(like, datetime):
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return value
+
+
+# --- $select ---------------------------------------------------------------------------------
+
+
+def apply_select(
+    obj: Mapping[str, Any], select: Sequence[str] | None, spec: ResourceQuerySpec
+) -> dict[str, Any]:
+    """The representation to return: `@odata.*` annotations, then the selected properties.
+
+    Without `$select` the resource's default set applies (Graph v1.0 users return a subset);
+    a selected property the object lacks is returned as null, as Graph does.
+    """
+    chosen = select if select is not None else spec.default_select
+    if chosen is None:
+        return dict(obj)
+    annotations = {key: value for key, value in obj.items() if key.startswith("@odata.")}
+    return annotations | {name: obj.get(name) for name in chosen}
+
+
+def context_select_suffix(select: Sequence[str] | None) -> str:
+    """The `(a,b)` that `@odata.context` appends after `$metadata#users` when `$select` is used."""
+    return "" if select is None else "(" + ",".join(select) + ")"
+
+
+# --- paging ----------------------------------------------------------------------------------
+
+_CHECKSUM_BYTES = 4
+SkipKey = tuple[str | int, ...]
+
+
+def encode_skiptoken(key: Sequence[str | int]) -> str:
+    """An opaque, URL-safe token for keyset paging: base64url of the JSON key plus a checksum.
+
+    The checksum catches truncated or edited tokens; it is not a signature, since a forged key
+    only starts the page elsewhere in a result the client may read anyway.
+    """
+    payload = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
+    return _b64(payload + _checksum(payload))
+
+
+def decode_skiptoken(token: str) -> SkipKey:
+    """The key `encode_skiptoken` was given, or ODataError for anything it did not produce."""
+    raw = _unb64(token)
+    payload, checksum = raw[:-_CHECKSUM_BYTES], raw[-_CHECKSUM_BYTES:]
+    if len(raw) <= _CHECKSUM_BYTES or not hmac.compare_digest(checksum, _checksum(payload)):
+        raise _invalid_skiptoken()
+    try:
+        key = json.loads(payload)
+    except ValueError:
+        raise _invalid_skiptoken() from None
+    if not isinstance(key, list) or not all(_is_key_part(part) for part in key):
+        raise _invalid_skiptoken()
+    return tuple(key)
+
+
+def _is_key_part(part: object) -> bool:
+    return isinstance(part, str) or (isinstance(part, int) and not isinstance(part, bool))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(token: str) -> bytes:
+    """Decode only the canonical form, so no two distinct tokens name the same key."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise _invalid_skiptoken() from None
+    if _b64(raw) != token:
+        raise _invalid_skiptoken()
+    return raw
+
+
+def _checksum(payload: bytes) -> bytes:
+    return hashlib.sha256(payload).digest()[:_CHECKSUM_BYTES]
+
+
+def _invalid_skiptoken() -> ODataError:
+    return ODataError("Invalid $skiptoken value.")
+
+
+def next_link(base_url: str, query_pairs: Sequence[tuple[str, str]], skiptoken: str) -> str:
+    """`@odata.nextLink`: the request's URL (without query) and options, with a new `$skiptoken`.
+
+    Values are percent-encoded in full (`+`, `&`, `'` included), so the link survives any client.
+    """
+    kept = [(key, value) for key, value in query_pairs if key.lower().removeprefix("$") != "skiptoken"]
+    pairs = [*kept, ("$skiptoken", skiptoken)]
+    return (
+        base_url + "?" + "&".join(f"{quote(key, safe='$')}={quote(value, safe='')}" for key, value in pairs)
+    )
