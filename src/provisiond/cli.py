@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from provisiond.config import DEFAULT_PORT, Settings
 
@@ -47,8 +51,6 @@ def serve(
     log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "info",
 ) -> None:
     """Apply migrations and serve the Graph API."""
-    import uvicorn
-
     from provisiond.api.app import create_app
     from provisiond.store.db import Database
 
@@ -66,9 +68,7 @@ def serve(
         f'  try it:       curl -H "Authorization: Bearer $(provisiond token{data_flag})" {base}/v1.0/users'
     )
     config = uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on")
-    server = uvicorn.Server(config)
-    # uvicorn finishes in-flight requests on SIGINT/SIGTERM before returning.
-    server.run()
+    GracefulServer(config).run()
     db.dispose()
 
 
@@ -120,6 +120,23 @@ def token(
             expires_in=expires_in,
         )
     )
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, finishing in-flight requests on SIGINT/SIGTERM and then exiting 0.
+
+    uvicorn re-raises the signal after its graceful shutdown, which makes the process die
+    "by signal"; a service manager should see a clean exit instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _redacted(url: str) -> str:

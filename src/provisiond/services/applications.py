@@ -113,7 +113,7 @@ class ApplicationService:
         with self.db.read() as conn:
             return repo.application_by_app_id(conn, sp["app_id"])
 
-    def list(
+    def list_objects(
         self, kind: str, node: FilterNode | None, after: str | None, limit: int, with_count: bool
     ) -> Page:
         table = applications if kind == "application" else service_principals
@@ -262,7 +262,7 @@ class ApplicationService:
         template_id: str | None,
         audience: str | None = None,
     ) -> Record:
-        record = {
+        record: Record = {
             "id": new_id(),
             "app_id": str(uuid.uuid4()),
             "display_name": display_name,
@@ -285,7 +285,7 @@ class ApplicationService:
         account_enabled: bool | None = None,
         assignment_required: bool | None = None,
     ) -> Record:
-        record = {
+        record: Record = {
             "id": new_id(),
             "app_id": app["app_id"],
             "display_name": app["display_name"],

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
 from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
-from provisiond.graph.flags import format_flags
 from provisiond.graph.synchronization import (
     CreateJobRequest,
     JobPatchRequest,
@@ -34,7 +34,7 @@ from provisiond.graph.synchronization import (
     ValidateCredentialsRequest,
 )
 from provisiond.services import templates
-from provisiond.services.errors import BadRequest, Conflict, NotFound, ServiceError
+from provisiond.services.errors import BadRequest, Conflict, NotFound
 from provisiond.store import synchronization as repo
 from provisiond.store.db import Database
 from provisiond.store.secretbox import SecretBox
@@ -292,7 +292,7 @@ class SynchronizationService:
 
     def put_secrets(self, sp: Record, body: SecretsPutRequest) -> None:
         """Merge by key: keys not in the request keep their values."""
-        pairs = [(p.key.value if hasattr(p.key, "value") else str(p.key), p.value or "") for p in body.value]
+        pairs = [(p.key.value, p.value or "") for p in body.value]
         for key, value in pairs:
             _check_secret(key, value)
         with self.db.transaction() as conn:
@@ -352,10 +352,6 @@ def restart_scope(body: RestartRequest | None) -> Scope:
     return Scope(int(body.criteria.reset_scope))
 
 
-def describe_scope(scope: Scope) -> str:
-    return format_flags(scope)
-
-
 def _running_code(status: Record) -> str:
     return "Active" if status.get("lastSuccessfulExecution") or status.get("lastExecution") else "NotRun"
 
@@ -371,8 +367,6 @@ def _job(conn: Any, sp: Record, job_id: str, *, for_update: bool = False) -> Rec
 
 
 def _validated(model: Any, body: dict[str, Any]) -> Record:
-    from pydantic import ValidationError
-
     try:
         return model.model_validate(body).to_wire()
     except ValidationError as exc:
@@ -410,12 +404,3 @@ def _check_secret(key: str, value: str) -> None:
             raise BadRequest(
                 "SyncNotificationSettings must be a JSON object.", code="RequestParameterInvalid"
             )
-
-
-def never_reached() -> datetime:
-    from provisiond.graph.synchronization import NEVER
-
-    return NEVER
-
-
-__all__ = ["ServiceError", "SynchronizationService", "describe_scope", "restart_scope"]

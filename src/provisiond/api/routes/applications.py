@@ -237,7 +237,7 @@ def unassign(
 
 def _list(request: Request, kind: str, spec: Any, wire: Any) -> JSONResponse:
     query = list_query(request, spec)
-    page = services(request).applications.list(
+    page = services(request).applications.list_objects(
         kind, query.options.filter, query.after, query.limit, query.options.count
     )
     return collection(
