@@ -179,56 +179,57 @@ class SynchronizationService:
             repo.delete_job(conn, job_id)
 
     def patch_job(self, sp: Record, job_id: str, body: JobPatchRequest) -> None:
-        """Our documented extension: the schedule interval and expiration, and the job settings.
+        """Our documented extension (Graph lists PATCH without documenting it).
 
-        The schedule state is not patchable: start and pause are the operations that change it.
+        - `schedule.interval` (a positive ISO 8601 duration) and `schedule.expiration`;
+        - `schedule.state`: Active acts as start, Paused as pause, Disabled stops scheduling;
+        - `synchronizationJobSettings`: merged by name, so one threshold can change without
+          restating the rest; a null value removes that setting.
         """
-        values: dict[str, Any] = {}
         with self.db.transaction() as conn:
             job = _job(conn, sp, job_id, for_update=True)
+            values: dict[str, Any] = {}
             if body.schedule is not None:
                 sent = body.schedule.model_fields_set
-                if (
-                    "state" in sent
-                    and body.schedule.state is not None
-                    and body.schedule.state.value != job["schedule_state"]
-                ):
-                    raise BadRequest(
-                        "schedule.state cannot be changed with PATCH; use the start and pause actions.",
-                        code="RequestParameterInvalid",
-                    )
                 if "interval" in sent:
-                    wire = body.schedule.to_wire()
-                    if wire.get("interval") is None:
-                        raise BadRequest("schedule.interval cannot be null.", code="RequestParameterInvalid")
-                    values["schedule_interval"] = wire["interval"]
+                    interval = body.schedule.interval
+                    if interval is None or interval.total_seconds() <= 0:
+                        raise BadRequest(
+                            "schedule.interval must be a positive duration.", code="RequestParameterInvalid"
+                        )
+                    values["schedule_interval"] = body.schedule.to_wire()["interval"]
                 if "expiration" in sent:
                     values["schedule_expiration"] = body.schedule.expiration
+                if "state" in sent:
+                    state = body.schedule.state
+                    if state is None:
+                        raise BadRequest("schedule.state cannot be null.", code="RequestParameterInvalid")
+                    values.update(self._state_values(job, state.value))
             if body.synchronization_job_settings is not None:
-                values["settings"] = [s.to_wire() for s in body.synchronization_job_settings]
+                values["settings"] = _merged_settings(job["settings"], body.synchronization_job_settings)
             if values:
                 repo.update_job(conn, job["id"], values)
 
     def start(self, sp: Record, job_id: str) -> None:
         with self.db.transaction() as conn:
             job = _job(conn, sp, job_id, for_update=True)
-            status = copy.deepcopy(job["status"])
-            status["quarantine"] = None
-            status["code"] = _running_code(status)
-            repo.update_job(
-                conn,
-                job["id"],
-                {"schedule_state": "Active", "status": status, "cycle_due_at": self.clock.now()},
-            )
+            repo.update_job(conn, job["id"], self._state_values(job, "Active"))
 
     def pause(self, sp: Record, job_id: str) -> None:
         with self.db.transaction() as conn:
             job = _job(conn, sp, job_id, for_update=True)
-            status = copy.deepcopy(job["status"])
-            status["code"] = "Paused"
-            repo.update_job(
-                conn, job["id"], {"schedule_state": "Paused", "status": status, "cycle_due_at": None}
-            )
+            repo.update_job(conn, job["id"], self._state_values(job, "Paused"))
+
+    def _state_values(self, job: Record, state: str) -> dict[str, Any]:
+        """Column values for a schedule state: Active (start: a cycle due now, quarantine
+        cleared), Paused (kept progress, no cycles) or Disabled (no cycles)."""
+        status = copy.deepcopy(job["status"])
+        if state == "Active":
+            status["quarantine"] = None
+            status["code"] = _running_code(status)
+            return {"schedule_state": "Active", "status": status, "cycle_due_at": self.clock.now()}
+        status["code"] = "Paused"
+        return {"schedule_state": state, "status": status, "cycle_due_at": None}
 
     def restart(self, sp: Record, job_id: str, body: RestartRequest, requested_by: str) -> Scope:
         scope = restart_scope(body)
@@ -350,6 +351,16 @@ def restart_scope(body: RestartRequest | None) -> Scope:
     if body is None or body.criteria is None or body.criteria.reset_scope is None:
         return DEFAULT_RESTART_SCOPE
     return Scope(int(body.criteria.reset_scope))
+
+
+def _merged_settings(current: list[Record], changes: list[Any]) -> list[Record]:
+    merged = {entry["name"]: entry for entry in current}
+    for change in changes:
+        if change.value is None:
+            merged.pop(change.name, None)
+        else:
+            merged[change.name] = {"name": change.name, "value": change.value}
+    return list(merged.values())
 
 
 def _running_code(status: Record) -> str:
