@@ -7,10 +7,13 @@ never observe a directory state without the change that produced it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 from provisiond.clock import Clock
 from provisiond.graph.directory import (
@@ -66,7 +69,7 @@ class DirectoryService:
             user_type=values.get("user_type") or "Member",
         )
         _check_upn(values["user_principal_name"])
-        with self.db.transaction() as conn:
+        with _upn_unique(), self.db.transaction() as conn:
             if repo.upn_taken(conn, record["user_principal_name"]):
                 raise _upn_conflict()
             repo.insert(conn, users, record)
@@ -85,7 +88,7 @@ class DirectoryService:
                 values[name] = []
         if "account_enabled" in values and values["account_enabled"] is None:
             raise BadRequest("Invalid value for property 'accountEnabled': null is not allowed.")
-        with self.db.transaction() as conn:
+        with _upn_unique(), self.db.transaction() as conn:
             user = self._live_user(conn, key)
             if "user_principal_name" in values:
                 upn = values["user_principal_name"]
@@ -245,7 +248,7 @@ class DirectoryService:
             return self._deleted(conn, object_id)
 
     def restore(self, object_id: str) -> tuple[str, Record]:
-        with self.db.transaction() as conn:
+        with _upn_unique(), self.db.transaction() as conn:
             kind, record = self._deleted(conn, object_id)
             if kind == "user" and repo.upn_taken(conn, record["user_principal_name"], excluding=object_id):
                 raise _upn_conflict()
@@ -356,6 +359,17 @@ def _check_upn(upn: str) -> None:
             "Invalid value specified for property 'userPrincipalName' of resource 'User'.",
             code="Request_BadRequest",
         )
+
+
+@contextmanager
+def _upn_unique() -> Iterator[None]:
+    """Two concurrent writers can both pass the check; the unique index stops the second."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "upn_key" in str(exc.orig):
+            raise _upn_conflict() from None
+        raise
 
 
 def _upn_conflict() -> BadRequest:

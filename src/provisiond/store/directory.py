@@ -60,7 +60,7 @@ def get_user_by_upn(conn: Connection, upn: str, *, deleted: bool | None = False)
 
 
 def upn_taken(conn: Connection, upn: str, *, excluding: str | None = None) -> bool:
-    query = select(users.c.id).where(users.c.upn_key == upn.lower())
+    query = select(users.c.id).where(users.c.upn_key == upn.lower(), users.c.deleted_date_time.is_(None))
     if excluding:
         query = query.where(users.c.id != excluding)
     return conn.execute(query).first() is not None

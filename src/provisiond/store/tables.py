@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 metadata = MetaData(
@@ -68,8 +69,9 @@ users = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("user_principal_name", String(256), nullable=False),
-    # Graph compares userPrincipalName case-insensitively; uniqueness is enforced on this column.
-    Column("upn_key", String(256), nullable=False, unique=True),
+    # Graph compares userPrincipalName case-insensitively. Only live users hold their name: a
+    # soft-deleted user's UPN may be taken, which then blocks that user's restore.
+    Column("upn_key", String(256), nullable=False),
     Column("display_name", String(256)),
     Column("given_name", String(64)),
     Column("surname", String(64)),
@@ -99,6 +101,13 @@ users = Table(
     Column("manager_id", ID, index=True),
     Column("deleted_date_time", TS),
     Index("ix_users_employee_id", "employee_id"),
+    Index(
+        "uq_users_live_upn_key",
+        "upn_key",
+        unique=True,
+        sqlite_where=text("deleted_date_time IS NULL"),
+        postgresql_where=text("deleted_date_time IS NULL"),
+    ),
 )
 
 groups = Table(

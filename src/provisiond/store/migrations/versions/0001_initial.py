@@ -201,16 +201,23 @@ def upgrade() -> None:
         sa.Column("manager_id", sa.String(length=64), nullable=True),
         sa.Column("deleted_date_time", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("upn_key", name=op.f("uq_users_upn_key")),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index("ix_users_employee_id", ["employee_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_users_manager_id"), ["manager_id"], unique=False)
+        batch_op.create_index(
+            "uq_users_live_upn_key",
+            ["upn_key"],
+            unique=True,
+            sqlite_where=sa.text("deleted_date_time IS NULL"),
+            postgresql_where=sa.text("deleted_date_time IS NULL"),
+        )
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index("uq_users_live_upn_key")
         batch_op.drop_index(batch_op.f("ix_users_manager_id"))
         batch_op.drop_index("ix_users_employee_id")
 
