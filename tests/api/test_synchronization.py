@@ -225,7 +225,9 @@ def test_templates_are_listed_on_the_service_principal_and_on_the_application(
     assert {t["applicationId"] for t in body["value"]} == {lite.app_id}
 
 
-def test_one_template_is_returned_with_its_schema_inline(sqlite_server: LiveServer, lite: Provisioned) -> None:
+def test_one_template_is_returned_with_its_schema_inline(
+    sqlite_server: LiveServer, lite: Provisioned
+) -> None:
     with sqlite_server.client() as client:
         template = client.get(f"{lite.sync}/templates/scim").json()
     assert template["id"] == "scim"
@@ -234,7 +236,10 @@ def test_one_template_is_returned_with_its_schema_inline(sqlite_server: LiveServ
     assert template["discoverable"] is True
     assert template["schema"]["id"] == f"scim.{ZERO_TENANT}"
     assert template["schema"]["version"] == "1.0"
-    assert [d["name"] for d in template["schema"]["directories"]] == ["Azure Active Directory", "customappsso"]
+    assert [d["name"] for d in template["schema"]["directories"]] == [
+        "Azure Active Directory",
+        "customappsso",
+    ]
 
 
 def test_an_unknown_template_is_404(sqlite_server: LiveServer, lite: Provisioned) -> None:
@@ -277,8 +282,9 @@ def test_template_metadata_keys_are_pascal_case_on_v1_and_camel_case_on_beta(
     assert listed["metadata"] == template["metadata"]
 
 
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
 def test_patching_an_application_template_replaces_it_and_erases_missing_properties(
-    live_server: LiveServer, live: Provisioned
+    live_server: LiveServer, live: Provisioned, method: str
 ) -> None:
     body = {
         "applicationId": live.app_id,
@@ -288,7 +294,7 @@ def test_patching_an_application_template_replaces_it_and_erases_missing_propert
     }
     with live_server.client() as client:
         default_schema = client.get(f"{live.sync}/templates/scim/schema").json()
-        response = client.patch(f"{live.app_sync}/templates/scim", json=body)
+        response = client.request(method, f"{live.app_sync}/templates/scim", json=body)
         assert response.status_code == 204, response.text
         for root in (live.sync, live.app_sync):
             template = client.get(f"{root}/templates/scim").json()
@@ -349,7 +355,9 @@ def test_putting_and_deleting_an_application_template_schema(
 # Start, pause, restart
 
 
-def test_start_activates_the_job_at_once_and_is_idempotent(live_server: LiveServer, live: Provisioned) -> None:
+def test_start_activates_the_job_at_once_and_is_idempotent(
+    live_server: LiveServer, live: Provisioned
+) -> None:
     with live_server.client() as client:
         for _ in range(2):
             assert client.post(f"{live.job}/start").status_code == 204
@@ -382,6 +390,32 @@ def test_start_lifts_a_quarantine(live_server: LiveServer, live: Provisioned) ->
         status = client.get(live.job).json()["status"]
     assert status["quarantine"] is None
     assert status["code"] == "NotRun"
+
+
+def test_start_of_a_job_that_has_run_before_is_active(live_server: LiveServer, live: Provisioned) -> None:
+    status = copy.deepcopy(job_row(live_server.db, live.job_id)["status"])
+    status["lastExecution"] = {
+        "activityIdentifier": "cycle-1",
+        "countEntitled": 0,
+        "countEntitledForProvisioning": 0,
+        "countEscrowed": 0,
+        "countEscrowedRaw": 0,
+        "countExported": 0,
+        "countExports": 0,
+        "countImported": 0,
+        "countImportedDeltas": 0,
+        "countImportedReferenceDeltas": 0,
+        "error": None,
+        "state": "Succeeded",
+        "timeBegan": "2024-05-01T10:00:00Z",
+        "timeEnded": "2024-05-01T10:01:00Z",
+    }
+    set_job_row(live_server.db, live.job_id, status=status)
+    with live_server.client() as client:
+        assert client.post(f"{live.job}/start").status_code == 204
+        job = client.get(live.job).json()
+    assert job["status"] == {**status, "code": "Active"}
+    SynchronizationJob.model_validate(without_context(job))
 
 
 def test_start_on_an_unknown_job_is_404(sqlite_server: LiveServer, lite: Provisioned) -> None:
@@ -431,20 +465,35 @@ def test_restart_records_the_parsed_reset_scope(
         {"criteria": {"resetScope": None}},
         {"criteria": {"resetScope": []}},
     ],
-    ids=["no-body", "empty-object", "null-criteria", "empty-criteria", "empty-string", "blank", "null", "empty-list"],
+    ids=[
+        "no-body",
+        "empty-object",
+        "null-criteria",
+        "empty-criteria",
+        "empty-string",
+        "blank",
+        "null",
+        "empty-list",
+    ],
 )
 def test_an_empty_restart_means_watermark_escrows_and_quarantine_state(
     live_server: LiveServer, live: Provisioned, body: dict[str, Any] | None
 ) -> None:
     with live_server.client() as client:
-        response = client.post(f"{live.job}/restart") if body is None else client.post(f"{live.job}/restart", json=body)
+        response = (
+            client.post(f"{live.job}/restart")
+            if body is None
+            else client.post(f"{live.job}/restart", json=body)
+        )
         assert response.status_code == 204, response.text
     assert recorded_scopes(live_server.db, live.job_id) == [PORTAL_RESTART]
 
 
 def test_an_explicit_none_reset_scope_is_recorded_as_zero(live_server: LiveServer, live: Provisioned) -> None:
     with live_server.client() as client:
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "None"}}).status_code == 204
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "None"}}).status_code == 204
+        )
     assert recorded_scopes(live_server.db, live.job_id) == [0]
 
 
@@ -454,7 +503,10 @@ def test_restart_records_each_call_and_who_asked(live_server: LiveServer, live: 
     user_token = live_server.token(object_id=user)
     app_token = live_server.token(roles=["Synchronization.ReadWrite.All"], app_id=app)
     with live_server.client(user_token) as client:
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Escrows"}}).status_code == 204
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Escrows"}}).status_code
+            == 204
+        )
     with live_server.client(app_token) as client:
         assert client.post(f"{live.job}/restart").status_code == 204
     with live_server.db.read() as conn:
@@ -496,9 +548,15 @@ def test_restart_without_quarantine_state_keeps_the_quarantine(
 def test_restart_with_watermark_clears_the_watermark(live_server: LiveServer, live: Provisioned) -> None:
     set_job_row(live_server.db, live.job_id, watermark=42)
     with live_server.client() as client:
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Escrows"}}).status_code == 204
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Escrows"}}).status_code
+            == 204
+        )
         assert job_row(live_server.db, live.job_id)["watermark"] == 42
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Watermark"}}).status_code == 204
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "Watermark"}}).status_code
+            == 204
+        )
     assert job_row(live_server.db, live.job_id)["watermark"] is None
 
 
@@ -533,7 +591,8 @@ def test_putting_a_job_schema_replaces_it_and_clears_the_watermark(
         stored = without_context(client.get(f"{live.job}/schema").json())
     assert stored == {**schema, "version": "v2"}
     targets = [
-        m["targetAttributeName"] for m in stored["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
+        m["targetAttributeName"]
+        for m in stored["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
     ]
     assert dropped["targetAttributeName"] not in targets
     row = job_row(live_server.db, live.job_id)
@@ -594,7 +653,9 @@ def test_patch_on_a_schema_without_a_token_is_401(sqlite_server: LiveServer, lit
     assert_graph_error(response, 401, "InvalidAuthenticationToken")
 
 
-def test_schema_directories_are_listed_and_fetched_by_id(sqlite_server: LiveServer, lite: Provisioned) -> None:
+def test_schema_directories_are_listed_and_fetched_by_id(
+    sqlite_server: LiveServer, lite: Provisioned
+) -> None:
     with sqlite_server.client() as client:
         listed = client.get(f"{lite.job}/schema/directories").json()
         one = client.get(f"{lite.job}/schema/directories/{AAD_DIRECTORY_ID}").json()
@@ -644,6 +705,45 @@ def test_secrets_are_merged_by_key_and_masked_on_read(live_server: LiveServer, l
     assert all("scim2.contoso.example" not in value for _, value in stored)
 
 
+def test_secret_keys_match_in_any_case_and_are_stored_canonically(
+    sqlite_server: LiveServer, lite: Provisioned
+) -> None:
+    with sqlite_server.client() as client:
+        body = {
+            "value": [
+                {"key": "baseaddress", "value": "https://a.example"},
+                {"key": "SECRETTOKEN", "value": "t"},
+            ]
+        }
+        assert client.put(f"{lite.sync}/secrets", json=body).status_code == 204
+        body = {"value": [{"key": "BaseAddress", "value": "https://b.example"}]}
+        assert client.put(f"{lite.sync}/secrets", json=body).status_code == 204
+        assert client.get(f"{lite.sync}/secrets").json()["value"] == [
+            {"key": "BaseAddress", "value": "https://b.example"},
+            {"key": "SecretToken", "value": "*"},
+        ]
+        count = client.get(f"{lite.sync}/secrets/$count")
+        assert (count.status_code, count.text) == (200, "2")
+
+
+def test_the_synchronization_entity_put_merges_its_secrets(
+    sqlite_server: LiveServer, lite: Provisioned
+) -> None:
+    with sqlite_server.client() as client:
+        first = {"value": [{"key": "SyncAll", "value": "true"}]}
+        assert client.put(f"{lite.sync}/secrets", json=first).status_code == 204
+        body = {"secrets": [{"key": "BaseAddress", "value": "https://scim.contoso.example/v2"}]}
+        assert client.put(lite.sync, json=body).status_code == 204
+        assert client.get(lite.sync).json()["secrets"] == [
+            {"key": "BaseAddress", "value": "https://scim.contoso.example/v2"},
+            {"key": "SyncAll", "value": "true"},
+        ]
+        before = store_snapshot(sqlite_server.db)
+        error = assert_graph_error(client.put(lite.sync, json={"jobs": [{"templateId": "scim"}]}), 400)
+        assert "jobs" in error["message"]
+        assert store_snapshot(sqlite_server.db) == before
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -656,22 +756,6 @@ def test_secrets_are_merged_by_key_and_masked_on_read(live_server: LiveServer, l
         ("Favourite", "red"),
     ],
 )
-def test_secret_keys_match_in_any_case_and_are_stored_canonically(
-    sqlite_server: LiveServer, lite: Provisioned
-) -> None:
-    with sqlite_server.client() as client:
-        body = {"value": [{"key": "baseaddress", "value": "https://a.example"}, {"key": "SECRETTOKEN", "value": "t"}]}
-        assert client.put(f"{lite.sync}/secrets", json=body).status_code == 204
-        body = {"value": [{"key": "BaseAddress", "value": "https://b.example"}]}
-        assert client.put(f"{lite.sync}/secrets", json=body).status_code == 204
-        assert client.get(f"{lite.sync}/secrets").json()["value"] == [
-            {"key": "BaseAddress", "value": "https://b.example"},
-            {"key": "SecretToken", "value": "*"},
-        ]
-        count = client.get(f"{lite.sync}/secrets/$count")
-        assert (count.status_code, count.text) == (200, "2")
-
-
 def test_a_bad_secret_is_400_and_changes_nothing(
     sqlite_server: LiveServer, lite: Provisioned, key: str, value: str
 ) -> None:
@@ -733,7 +817,9 @@ def test_saved_credentials_that_reach_a_scim_target_validate(
     sqlite_server: LiveServer, lite: Provisioned, scim_target: ScimTarget
 ) -> None:
     with sqlite_server.client() as client:
-        put = client.put(f"{lite.sync}/secrets", json={"value": credentials(scim_target.url, scim_target.token)})
+        put = client.put(
+            f"{lite.sync}/secrets", json={"value": credentials(scim_target.url, scim_target.token)}
+        )
         assert put.status_code == 204
         before = store_snapshot(sqlite_server.db)
         response = client.post(f"{lite.job}/validateCredentials", json={"useSavedCredentials": True})
@@ -745,7 +831,9 @@ def test_saved_credentials_win_over_credentials_in_the_body(
     sqlite_server: LiveServer, lite: Provisioned, scim_target: ScimTarget
 ) -> None:
     with sqlite_server.client() as client:
-        put = client.put(f"{lite.sync}/secrets", json={"value": credentials(scim_target.url, scim_target.token)})
+        put = client.put(
+            f"{lite.sync}/secrets", json={"value": credentials(scim_target.url, scim_target.token)}
+        )
         assert put.status_code == 204
         body = {"useSavedCredentials": True, "credentials": credentials(scim_target.url, "wrong")}
         response = client.post(f"{lite.job}/validateCredentials", json=body)
@@ -764,6 +852,16 @@ def test_credentials_in_the_body_validate_without_being_saved(
         assert client.get(f"{lite.sync}/secrets").json()["value"] == []
 
 
+@pytest.mark.parametrize("suffix", ["/", "?aadOptscim062020"])
+def test_a_base_address_with_a_trailing_slash_or_entra_query_flag_validates(
+    sqlite_server: LiveServer, lite: Provisioned, scim_target: ScimTarget, suffix: str
+) -> None:
+    with sqlite_server.client() as client:
+        body = {"credentials": credentials(scim_target.url + suffix, scim_target.token)}
+        response = client.post(f"{lite.job}/validateCredentials", json=body)
+        assert response.status_code == 204, response.text
+
+
 def test_a_wrong_secret_token_is_invalid_credentials(
     sqlite_server: LiveServer, lite: Provisioned, scim_target: ScimTarget
 ) -> None:
@@ -779,7 +877,9 @@ def test_an_unreachable_base_address_is_validation_unavailable(
     with sqlite_server.client() as client:
         body = {"credentials": credentials(closed_port_url(), "any")}
         response = client.post(f"{lite.job}/validateCredentials", json=body)
-        assert_graph_error(response, 400, "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable")
+        assert_graph_error(
+            response, 400, "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable"
+        )
 
 
 def test_no_base_address_is_validation_unavailable(sqlite_server: LiveServer, lite: Provisioned) -> None:
@@ -796,6 +896,16 @@ def test_an_endpoint_that_answers_json_but_not_scim_is_incompatible(
 ) -> None:
     with sqlite_server.client() as client:
         body = {"credentials": credentials(not_scim_url, "any")}
+        response = client.post(f"{lite.job}/validateCredentials", json=body)
+        assert_graph_error(response, 400, "SystemForCrossDomainIdentityManagementServiceIncompatible")
+
+
+def test_a_base_address_that_is_not_a_scim_path_is_incompatible(
+    sqlite_server: LiveServer, lite: Provisioned, scim_target: ScimTarget
+) -> None:
+    wrong_path = scim_target.url.rsplit("/", 1)[0] + "/not-scim"
+    with sqlite_server.client() as client:
+        body = {"credentials": credentials(wrong_path, scim_target.token)}
         response = client.post(f"{lite.job}/validateCredentials", json=body)
         assert_graph_error(response, 400, "SystemForCrossDomainIdentityManagementServiceIncompatible")
 
@@ -854,14 +964,18 @@ def test_bulk_upload_answers_501_not_implemented_to_a_caller_allowed_to_upload(
     with sqlite_server.client(token) as client:
         before = store_snapshot(sqlite_server.db)
         response = client.post(
-            f"{lite.job}/bulkUpload", content=json.dumps(body), headers={"Content-Type": "application/scim+json"}
+            f"{lite.job}/bulkUpload",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/scim+json"},
         )
         error = assert_graph_error(response, 501, "notImplemented")
         assert "bulkUpload" in error["message"]
         assert store_snapshot(sqlite_server.db) == before
 
 
-def test_an_unbuilt_route_on_an_unknown_job_is_404_first(sqlite_server: LiveServer, lite: Provisioned) -> None:
+def test_an_unbuilt_route_on_an_unknown_job_is_404_first(
+    sqlite_server: LiveServer, lite: Provisioned
+) -> None:
     with sqlite_server.client() as client:
         response = client.post(f"{lite.sync}/jobs/scim.nope/provisionOnDemand", json={"parameters": []})
         assert_graph_error(response, 404)
@@ -875,11 +989,19 @@ def test_path_segments_match_in_any_case(live_server: LiveServer, live: Provisio
     assert job["schedule"]["state"] == "Active"
 
 
-def test_a_doubled_slash_after_the_version_is_the_same_route(live_server: LiveServer, live: Provisioned) -> None:
+def test_a_doubled_slash_after_the_version_is_the_same_route(
+    live_server: LiveServer, live: Provisioned
+) -> None:
     headers = {"Authorization": f"Bearer {live_server.token()}"}
-    response = httpx.post(f"{live_server.url}/v1.0//servicePrincipals/{live.sp_id}/synchronization/jobs/{live.job_id}/start", headers=headers)
+    response = httpx.post(
+        f"{live_server.url}/v1.0//servicePrincipals/{live.sp_id}/synchronization/jobs/{live.job_id}/start",
+        headers=headers,
+    )
     assert response.status_code == 204, response.text
-    job = httpx.get(f"{live_server.url}/v1.0//servicePrincipals/{live.sp_id}/synchronization/jobs/{live.job_id}", headers=headers)
+    job = httpx.get(
+        f"{live_server.url}/v1.0//servicePrincipals/{live.sp_id}/synchronization/jobs/{live.job_id}",
+        headers=headers,
+    )
     assert job.status_code == 200
     assert job.json()["schedule"]["state"] == "Active"
 
@@ -917,6 +1039,11 @@ def test_deleting_the_service_principal_removes_its_jobs_and_secrets(
         assert client.delete(f"/servicePrincipals/{live.sp_id}").status_code == 204
         assert_graph_error(client.get(live.job), 404)
     with live_server.db.read() as conn:
-        assert conn.execute(select(sync_jobs).where(sync_jobs.c.service_principal_id == live.sp_id)).all() == []
-        assert conn.execute(select(sync_secrets).where(sync_secrets.c.service_principal_id == live.sp_id)).all() == []
+        assert (
+            conn.execute(select(sync_jobs).where(sync_jobs.c.service_principal_id == live.sp_id)).all() == []
+        )
+        assert (
+            conn.execute(select(sync_secrets).where(sync_secrets.c.service_principal_id == live.sp_id)).all()
+            == []
+        )
         assert sync_repo.restarts(conn, live.job_id) == []

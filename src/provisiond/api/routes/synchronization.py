@@ -501,8 +501,11 @@ def delete_job_schema(
 
 
 @router.patch(JOB + "/schema")
-def patch_job_schema(sp_id: str, job_id: str, request: Request) -> JSONResponse:
+def patch_job_schema(
+    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
     """Graph answers PATCH on a schema with syncfabric's 404 (reference S2); so do we."""
+    _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     message = {"Message": f"No HTTP resource was found that matches the request URI '{request.url}'."}
     raise GraphError(404, "UnknownError", json.dumps(message))
 
