@@ -344,7 +344,11 @@ def test_putting_and_deleting_an_application_template_schema(
             for m in stored["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
         ]
         assert dropped["targetAttributeName"] not in targets
-        # The job has no schema of its own, so it follows its template's.
+        # An existing job keeps the copy it took when created; resetting its schema takes the
+        # template's current one.
+        job_schema = without_context(client.get(f"{live.job}/schema").json())
+        assert job_schema == {**default, "id": live.job_id}
+        assert client.delete(f"{live.job}/schema").status_code == 204
         job_schema = without_context(client.get(f"{live.job}/schema").json())
         assert job_schema == {**custom, "version": "2.0", "id": live.job_id}
 
@@ -518,7 +522,21 @@ def test_restart_records_each_call_and_who_asked(live_server: LiveServer, live: 
     assert all(r["requested_date_time"] is not None and r["applied_date_time"] is None for r in restarts)
 
 
-@pytest.mark.parametrize("reset_scope", ["QuarantineState", "Full", "ForceDeletes", ""])
+def test_force_deletes_lifts_only_a_too_many_deletes_quarantine(live_server: LiveServer, live: Provisioned) -> None:
+    quarantine_job(live_server.db, live.job_id)
+    with live_server.client() as client:
+        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code == 204
+        assert client.get(live.job).json()["status"]["quarantine"]["reason"] == "EncounteredQuarantineException"
+        status = copy.deepcopy(job_row(live_server.db, live.job_id)["status"])
+        status["quarantine"] = {**QUARANTINE, "reason": "TooManyDeletes"}
+        set_job_row(live_server.db, live.job_id, status=status)
+        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code == 204
+        status = client.get(live.job).json()["status"]
+    assert status["quarantine"] is None
+    assert status["code"] == "NotRun"
+
+
+@pytest.mark.parametrize("reset_scope", ["QuarantineState", "Full", ""])
 def test_restart_with_quarantine_state_lifts_the_quarantine(
     live_server: LiveServer, live: Provisioned, reset_scope: str
 ) -> None:
@@ -635,9 +653,10 @@ def test_deleting_the_job_schema_restores_the_template_default(
         assert client.delete(f"{live.job}/schema").status_code == 204
         assert without_context(client.get(f"{live.job}/schema").json()) == default
     row = job_row(live_server.db, live.job_id)
-    assert row["schema"] is None
+    assert row["schema"] == {**default, "id": live.job_id}
     assert row["watermark"] is None
     assert row["schema_version"] == 3
+    assert row["generation"] == 2
 
 
 def test_patch_on_a_schema_is_syncfabrics_404(sqlite_server: LiveServer, lite: Provisioned) -> None:

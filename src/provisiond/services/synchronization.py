@@ -8,7 +8,7 @@ state change before returning and are idempotent, since the Graph SDK retries PO
 - pause: schedule and status Paused; the watermark and all progress are kept.
 - restart: the reset scopes are recorded durably (scopes, time, caller) for the engine to act
   on; what the API can already change shows at once — the quarantine is lifted for
-  QuarantineState and ForceDeletes, the watermark is cleared for Watermark — and the job
+  QuarantineState (and a TooManyDeletes one for ForceDeletes), the watermark is cleared for Watermark — and the job
   becomes Active with a cycle due now.
 """
 
@@ -35,6 +35,7 @@ from provisiond.graph.synchronization import (
 )
 from provisiond.services import templates
 from provisiond.services.errors import BadRequest, Conflict, NotFound
+from provisiond.store import engine_state
 from provisiond.store import synchronization as repo
 from provisiond.store.db import Database
 from provisiond.store.secretbox import SecretBox
@@ -149,7 +150,8 @@ class SynchronizationService:
             "schedule_expiration": None,
             "status": SynchronizationStatus.initial().to_wire(),
             "settings": templates.default_job_settings(template["id"]),
-            "schema": None,
+            # The job takes its own copy: later template changes reach it only through a schema reset.
+            "schema": {**copy.deepcopy(template["schema"]), "id": job_id},
             "schema_version": 1,
             "watermark": None,
             "cycle_due_at": None,
@@ -232,17 +234,39 @@ class SynchronizationService:
         return {"schedule_state": state, "status": status, "cycle_due_at": None}
 
     def restart(self, sp: Record, job_id: str, body: RestartRequest, requested_by: str) -> Scope:
+        """Apply the reset scopes to the engine's state in one transaction (see the module doc).
+
+        The generation bump makes a cycle that is running now stop at its next checkpoint, so
+        nothing it does afterwards can undo the reset; the next cycle starts at once.
+        """
         scope = restart_scope(body)
         now = self.clock.now()
         with self.db.transaction() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.record_restart(conn, job["id"], int(scope), now, requested_by)
             status = copy.deepcopy(job["status"])
-            values: dict[str, Any] = {"schedule_state": "Active", "cycle_due_at": now}
-            if scope & (Scope.QuarantineState | Scope.ForceDeletes):
-                status["quarantine"] = None
+            values: dict[str, Any] = {
+                "schedule_state": "Active",
+                "cycle_due_at": now,
+                "generation": job["generation"] + 1,
+                "initial_cursor": None,
+                "initial_seq": None,
+            }
+            if scope & Scope.ConnectorDataStore:
+                engine_state.cds_clear(conn, job["id"])
+            if scope & Scope.Escrows:
+                engine_state.escrows_clear(conn, job["id"])
+                status["escrowsPruned"] = False
             if scope & Scope.Watermark:
                 values["watermark"] = None
+            # Held deletes run on ForceDeletes; otherwise they are planned again and re-counted.
+            target_state = "approved" if scope & Scope.ForceDeletes else "planned"
+            engine_state.staged_set_state(conn, job["id"], ("held", "planned"), target_state)
+            if scope & Scope.QuarantineState or (
+                scope & Scope.ForceDeletes
+                and (status.get("quarantine") or {}).get("reason") == "TooManyDeletes"
+            ):
+                status["quarantine"] = None
             status["code"] = "Quarantine" if status.get("quarantine") else _running_code(status)
             values["status"] = status
             repo.update_job(conn, job["id"], values)
@@ -255,15 +279,8 @@ class SynchronizationService:
 
     # Schema
 
-    def job_schema(self, sp: Record, application_id: str | None, job: Record) -> Record:
-        if job["schema"] is not None:
-            return copy.deepcopy(job["schema"])
-        try:
-            schema = copy.deepcopy(self.template(sp, application_id, job["template_id"])["schema"])
-        except NotFound:
-            schema = templates.template_schema(job["template_id"])
-        schema["id"] = job["id"]
-        return schema
+    def job_schema(self, job: Record) -> Record:
+        return copy.deepcopy(job["schema"])
 
     def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
         """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
@@ -274,16 +291,27 @@ class SynchronizationService:
             schema["version"] = f"v{job['schema_version'] + 1}"
             repo.update_job(conn, job["id"], self._reevaluate(job, schema))
 
-    def delete_job_schema(self, sp: Record, job_id: str) -> None:
+    def delete_job_schema(self, sp: Record, application_id: str | None, job_id: str) -> None:
+        """Back to the template's schema (as the application has customised it, if it has)."""
+        try:
+            default = copy.deepcopy(
+                self.template(sp, application_id, self.job(sp, job_id)["template_id"])["schema"]
+            )
+        except NotFound:
+            default = templates.template_schema(self.job(sp, job_id)["template_id"])
         with self.db.transaction() as conn:
             job = _job(conn, sp, job_id, for_update=True)
-            repo.update_job(conn, job["id"], self._reevaluate(job, None))
+            repo.update_job(conn, job["id"], self._reevaluate(job, {**default, "id": job["id"]}))
 
-    def _reevaluate(self, job: Record, schema: Record | None) -> dict[str, Any]:
+    def _reevaluate(self, job: Record, schema: Record) -> dict[str, Any]:
+        """A new schema: the next cycle is initial and evaluates every object again."""
         values: dict[str, Any] = {
             "schema": schema,
             "schema_version": job["schema_version"] + 1,
+            "generation": job["generation"] + 1,
             "watermark": None,
+            "initial_seq": None,
+            "initial_cursor": None,
         }
         if job["schedule_state"] == "Active":
             values["cycle_due_at"] = self.clock.now()

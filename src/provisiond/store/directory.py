@@ -308,3 +308,63 @@ def object_kind(conn: Connection, object_id: str) -> str | None:
 
 def soft_delete(conn: Connection, table: Table, object_id: str, at: datetime) -> None:
     conn.execute(update(table).where(table.c.id == object_id).values(deleted_date_time=at))
+
+
+# Reads for the engine's directory source: whole pages and batches, soft-deleted included.
+
+
+def page_any(conn: Connection, table: Table, after_id: str | None, limit: int) -> list[Record]:
+    """Live and soft-deleted objects in id order: an initial cycle must see both."""
+    return page(conn, table, after_id=after_id, limit=limit, deleted=None)
+
+
+def by_ids(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str, Record]:
+    """Live and soft-deleted objects by id; a missing id was hard-deleted."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(table).where(table.c.id.in_(list(ids)))).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def live_members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Direct members of each group that are live users or groups, as (id, type)."""
+    out: dict[str, list[tuple[str, str]]] = {g: [] for g in group_ids}
+    if not group_ids:
+        return out
+    for kind, table in (("user", users), ("group", groups)):
+        query = (
+            select(group_members.c.group_id, group_members.c.member_id)
+            .join(table, table.c.id == group_members.c.member_id)
+            .where(
+                and_(
+                    group_members.c.group_id.in_(list(group_ids)),
+                    group_members.c.member_type == kind,
+                    table.c.deleted_date_time.is_(None),
+                )
+            )
+        )
+        for row in conn.execute(query):
+            out[row.group_id].append((row.member_id, kind))
+    return out
+
+
+def groups_of_members(conn: Connection, member_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {m: [] for m in member_ids}
+    if not member_ids:
+        return out
+    query = select(group_members.c.member_id, group_members.c.group_id).where(
+        group_members.c.member_id.in_(list(member_ids))
+    )
+    for row in conn.execute(query):
+        out[row.member_id].append(row.group_id)
+    return out
+
+
+def assigned_principals(conn: Connection, resource_id: str) -> list[tuple[str, str, str]]:
+    """(principal id, principal type, app role id) of every assignment to a service principal."""
+    query = select(
+        app_role_assignments.c.principal_id,
+        app_role_assignments.c.principal_type,
+        app_role_assignments.c.app_role_id,
+    ).where(app_role_assignments.c.resource_id == resource_id)
+    return [(r.principal_id, r.principal_type, r.app_role_id) for r in conn.execute(query)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select, update
 
+from provisiond.store import engine_state
 from provisiond.store.tables import sync_job_restarts, sync_jobs, sync_secrets, sync_template_overrides
 
 Record = dict[str, Any]
@@ -46,6 +47,8 @@ def update_job(conn: Connection, job_id: str, values: Mapping[str, Any]) -> None
 
 
 def delete_job(conn: Connection, job_id: str) -> None:
+    """The job and all its state (connector data store, escrows, staged deletes, restarts)."""
+    engine_state.delete_job_state(conn, job_id)
     conn.execute(delete(sync_job_restarts).where(sync_job_restarts.c.job_id == job_id))
     conn.execute(delete(sync_jobs).where(sync_jobs.c.id == job_id))
 

@@ -233,6 +233,16 @@ sync_jobs = Table(
     Column("watermark", BigInteger),
     Column("cycle_due_at", TS),
     Column("created_date_time", TS, nullable=False),
+    # Bumped by restart and schema changes: a cycle that started under an older generation
+    # stops at its next checkpoint instead of writing state that no longer applies.
+    Column("generation", Integer, nullable=False, server_default="0"),
+    # One cycle per job across all processes: whoever holds an unexpired lease runs it.
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", TS),
+    # An initial cycle's checkpoint: the change-log position it will set as the watermark
+    # when done, and how far through the directory it got (so a crash resumes, not restarts).
+    Column("initial_seq", BigInteger),
+    Column("initial_cursor", JSON),
 )
 
 sync_job_restarts = Table(
@@ -244,4 +254,78 @@ sync_job_restarts = Table(
     Column("requested_date_time", TS, nullable=False),
     Column("requested_by", String(256)),
     Column("applied_date_time", TS),
+)
+
+
+# What the job manages in the target: the source object, the target id it was created or
+# matched as, and the values last exported (to skip redundant writes and compute PATCHes).
+connector_data_store = Table(
+    "connector_data_store",
+    metadata,
+    Column("job_id", String(256), primary_key=True),
+    Column("source_id", ID, primary_key=True),
+    Column("object_type", String(32), nullable=False),
+    Column("target_id", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("exported", JSON, nullable=False),
+    Column("references", JSON, nullable=False),
+    Column("display_name", String(256)),
+    Column("created_date_time", TS, nullable=False),
+    Column("updated_date_time", TS, nullable=False),
+)
+
+# Objects whose export failed, retried with backoff in later cycles.
+escrows = Table(
+    "escrows",
+    metadata,
+    Column("job_id", String(256), primary_key=True),
+    Column("source_id", ID, primary_key=True),
+    Column("object_type", String(32), nullable=False),
+    Column("reference", Boolean, nullable=False),
+    Column("error_code", String(128), nullable=False),
+    Column("error_message", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_date_time", TS, nullable=False),
+    Column("next_retry_date_time", TS, nullable=False),
+)
+
+# Disables and deletes held back by the accidental-deletion guard until ForceDeletes.
+staged_deletes = Table(
+    "staged_deletes",
+    metadata,
+    Column("job_id", String(256), primary_key=True),
+    Column("source_id", ID, primary_key=True),
+    Column("object_type", String(32), nullable=False),
+    Column("action", String(16), nullable=False),
+    # planned: decided this cycle, not yet run; held: over the threshold, waiting for
+    # ForceDeletes; approved: ForceDeletes given, runs in the next cycle whatever the count.
+    Column("state", String(16), nullable=False),
+    Column("staged_date_time", TS, nullable=False),
+)
+
+provisioning_logs = Table(
+    "provisioning_logs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("job_id", String(256), nullable=False),
+    Column("service_principal_id", ID, nullable=False),
+    Column("cycle_id", String(64), nullable=False, index=True),
+    Column("change_id", String(64), nullable=False),
+    Column("activity_date_time", TS, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(128)),
+    Column("error_reason", Text),
+    Column("error_category", String(64)),
+    Column("source_id", ID, nullable=False, index=True),
+    Column("source_type", String(32), nullable=False),
+    Column("source_display_name", String(256)),
+    Column("target_id", String(256)),
+    Column("target_type", String(128)),
+    Column("target_display_name", String(256)),
+    Column("steps", JSON, nullable=False),
+    Column("modified_properties", JSON, nullable=False),
+    Index("ix_provisioning_logs_job_time", "job_id", "activity_date_time"),
+    Index("ix_provisioning_logs_time", "activity_date_time"),
 )

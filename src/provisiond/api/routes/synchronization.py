@@ -464,7 +464,7 @@ def bulk_upload(
 def _job_and_schema(request: Request, target: Target, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     sync = services(request).synchronization
     job = sync.job(target.sp, job_id)
-    return job, sync.job_schema(target.sp, target.application_id, job)
+    return job, sync.job_schema(job)
 
 
 @router.get(JOB + "/schema")
@@ -496,7 +496,7 @@ def delete_job_schema(
     sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
-    services(request).synchronization.delete_job_schema(target.sp, job_id)
+    services(request).synchronization.delete_job_schema(target.sp, target.application_id, job_id)
     return no_content()
 
 

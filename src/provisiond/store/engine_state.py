@@ -1,0 +1,274 @@
+"""Repository of engine state: leases, checkpoints, connector data store, escrows, staged
+deletes and provisioning logs.
+
+Every write a cycle makes goes through `guarded`, which proves inside the same transaction
+that the job still has the generation the cycle started under (a restart or schema change
+bumps it). So a cycle that lost the race to a restart can never write state the restart
+meant to clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from provisiond.store.db import Database
+from provisiond.store.tables import (
+    connector_data_store,
+    escrows,
+    provisioning_logs,
+    staged_deletes,
+    sync_jobs,
+)
+
+Record = dict[str, Any]
+
+
+class GenerationChanged(Exception):
+    """The job was restarted (or deleted) since the cycle began: stop at this safe point."""
+
+
+@contextmanager
+def guarded(db: Database, job_id: str, generation: int) -> Iterator[Connection]:
+    """A transaction in which the job is known to still be at `generation`."""
+    with db.transaction() as conn:
+        query = select(sync_jobs.c.generation).where(sync_jobs.c.id == job_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = conn.execute(query).scalar()
+        if current != generation:
+            raise GenerationChanged(job_id)
+        yield conn
+
+
+# Leases
+
+
+def claim_due_job(conn: Connection, owner: str, now: datetime, lease_until: datetime) -> Record | None:
+    """Take the lease of one job that is due, if any; `FOR UPDATE SKIP LOCKED` on PostgreSQL."""
+    due = and_(
+        sync_jobs.c.schedule_state == "Active",
+        sync_jobs.c.cycle_due_at.is_not(None),
+        sync_jobs.c.cycle_due_at <= now,
+        or_(sync_jobs.c.lease_expires_at.is_(None), sync_jobs.c.lease_expires_at < now),
+    )
+    query = select(sync_jobs.c.id).where(due).order_by(sync_jobs.c.cycle_due_at).limit(1)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job_id = conn.execute(query).scalar()
+    if job_id is None:
+        return None
+    result = conn.execute(
+        update(sync_jobs)
+        .where(and_(sync_jobs.c.id == job_id, due))
+        .values(lease_owner=owner, lease_expires_at=lease_until)
+    )
+    if result.rowcount != 1:
+        return None
+    row = conn.execute(select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def renew_lease(conn: Connection, job_id: str, owner: str, lease_until: datetime) -> bool:
+    result = conn.execute(
+        update(sync_jobs)
+        .where(and_(sync_jobs.c.id == job_id, sync_jobs.c.lease_owner == owner))
+        .values(lease_expires_at=lease_until)
+    )
+    return bool(result.rowcount)
+
+
+def release_lease(conn: Connection, job_id: str, owner: str, values: Mapping[str, Any]) -> None:
+    conn.execute(
+        update(sync_jobs)
+        .where(and_(sync_jobs.c.id == job_id, sync_jobs.c.lease_owner == owner))
+        .values(lease_owner=None, lease_expires_at=None, **values)
+    )
+
+
+def update_job(conn: Connection, job_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(update(sync_jobs).where(sync_jobs.c.id == job_id).values(**values))
+
+
+def get_job(conn: Connection, job_id: str) -> Record | None:
+    row = conn.execute(select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def next_due(conn: Connection) -> datetime | None:
+    query = select(func.min(sync_jobs.c.cycle_due_at)).where(sync_jobs.c.schedule_state == "Active")
+    value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> int:
+    """Bring forward the next cycle of active jobs whose watermark is behind the change log."""
+    result = conn.execute(
+        update(sync_jobs)
+        .where(
+            and_(
+                sync_jobs.c.schedule_state == "Active",
+                sync_jobs.c.watermark.is_not(None),
+                sync_jobs.c.watermark < behind_seq,
+                or_(sync_jobs.c.cycle_due_at.is_(None), sync_jobs.c.cycle_due_at > due),
+            )
+        )
+        .values(cycle_due_at=due)
+    )
+    return int(result.rowcount or 0)
+
+
+# Connector data store
+
+
+def cds_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    if not source_ids:
+        return {}
+    query = select(connector_data_store).where(
+        and_(connector_data_store.c.job_id == job_id, connector_data_store.c.source_id.in_(source_ids))
+    )
+    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def cds_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
+    conn.execute(
+        delete(connector_data_store).where(
+            and_(
+                connector_data_store.c.job_id == job_id,
+                connector_data_store.c.source_id == record["source_id"],
+            )
+        )
+    )
+    conn.execute(connector_data_store.insert().values(job_id=job_id, **record))
+
+
+def cds_remove(conn: Connection, job_id: str, source_id: str) -> None:
+    conn.execute(
+        delete(connector_data_store).where(
+            and_(connector_data_store.c.job_id == job_id, connector_data_store.c.source_id == source_id)
+        )
+    )
+
+
+def cds_page(conn: Connection, job_id: str, after: str | None, limit: int) -> list[Record]:
+    query = select(connector_data_store).where(connector_data_store.c.job_id == job_id)
+    if after is not None:
+        query = query.where(connector_data_store.c.source_id > after)
+    rows = conn.execute(query.order_by(connector_data_store.c.source_id).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+def cds_counts(conn: Connection, job_id: str) -> dict[str, int]:
+    query = (
+        select(connector_data_store.c.object_type, func.count())
+        .where(connector_data_store.c.job_id == job_id)
+        .group_by(connector_data_store.c.object_type)
+    )
+    return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+
+def cds_clear(conn: Connection, job_id: str) -> None:
+    conn.execute(delete(connector_data_store).where(connector_data_store.c.job_id == job_id))
+
+
+# Escrows
+
+
+def escrows_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    if not source_ids:
+        return {}
+    query = select(escrows).where(and_(escrows.c.job_id == job_id, escrows.c.source_id.in_(source_ids)))
+    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def escrows_due(conn: Connection, job_id: str, now: datetime, limit: int = 10_000) -> list[Record]:
+    query = (
+        select(escrows)
+        .where(and_(escrows.c.job_id == job_id, escrows.c.next_retry_date_time <= now))
+        .order_by(escrows.c.next_retry_date_time)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def escrow_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
+    escrow_remove(conn, job_id, record["source_id"])
+    conn.execute(escrows.insert().values(job_id=job_id, **record))
+
+
+def escrow_remove(conn: Connection, job_id: str, source_id: str) -> None:
+    conn.execute(delete(escrows).where(and_(escrows.c.job_id == job_id, escrows.c.source_id == source_id)))
+
+
+def escrow_counts(conn: Connection, job_id: str) -> tuple[int, int]:
+    """(object failures, reference failures) currently escrowed."""
+    query = (
+        select(escrows.c.reference, func.count())
+        .where(escrows.c.job_id == job_id)
+        .group_by(escrows.c.reference)
+    )
+    counts = {bool(row[0]): int(row[1]) for row in conn.execute(query)}
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+def escrows_clear(conn: Connection, job_id: str) -> None:
+    conn.execute(delete(escrows).where(escrows.c.job_id == job_id))
+
+
+# Staged deletes
+
+
+def staged_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
+    staged_remove(conn, job_id, record["source_id"])
+    conn.execute(staged_deletes.insert().values(job_id=job_id, **record))
+
+
+def staged_remove(conn: Connection, job_id: str, source_id: str) -> None:
+    conn.execute(
+        delete(staged_deletes).where(
+            and_(staged_deletes.c.job_id == job_id, staged_deletes.c.source_id == source_id)
+        )
+    )
+
+
+def staged_in_states(conn: Connection, job_id: str, states: Iterable[str]) -> list[Record]:
+    query = (
+        select(staged_deletes)
+        .where(and_(staged_deletes.c.job_id == job_id, staged_deletes.c.state.in_(list(states))))
+        .order_by(staged_deletes.c.source_id)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def staged_set_state(conn: Connection, job_id: str, from_states: Iterable[str], to_state: str) -> int:
+    result = conn.execute(
+        update(staged_deletes)
+        .where(and_(staged_deletes.c.job_id == job_id, staged_deletes.c.state.in_(list(from_states))))
+        .values(state=to_state)
+    )
+    return int(result.rowcount or 0)
+
+
+# Provisioning logs
+
+
+def logs_insert(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+    if records:
+        conn.execute(provisioning_logs.insert(), list(records))
+
+
+def logs_prune(conn: Connection, older_than: datetime) -> int:
+    result = conn.execute(
+        delete(provisioning_logs).where(provisioning_logs.c.activity_date_time < older_than)
+    )
+    return int(result.rowcount or 0)
+
+
+def delete_job_state(conn: Connection, job_id: str) -> None:
+    """Everything the engine keeps for a job (its provisioning logs stay, as audit history)."""
+    for table in (connector_data_store, escrows, staged_deletes):
+        conn.execute(delete(table).where(table.c.job_id == job_id))
