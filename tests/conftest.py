@@ -146,14 +146,25 @@ def sqlite_server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
 class ScimTarget:
     url: str
     token: str
+    traffic: Any = None
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def resources(self, resource_type: str) -> list[dict[str, Any]]:
+        with self.client() as client:
+            body = client.get(f"/{resource_type}", params={"count": "1000"}).json()
+        return list(body.get("Resources") or [])
 
 
 @pytest.fixture
 def scim_target() -> Iterator[ScimTarget]:
-    """A real scim2-server over HTTP, tolerating Entra-style PATCH, behind a bearer token."""
-    from tests.scim_target import start_scim_server
+    """A real scim2-server over HTTP, tolerating Entra-style PATCH, behind a bearer token; it
+    records its traffic and can be told to fail (`traffic.faults`)."""
+    from tests.scim_target import Traffic, start_scim_server
 
     token = "scim-" + uuid.uuid4().hex
-    url, stop = start_scim_server(token)
-    yield ScimTarget(url, token)
+    traffic = Traffic()
+    url, stop = start_scim_server(token, traffic)
+    yield ScimTarget(url, token, traffic)
     stop()

@@ -4,9 +4,13 @@ filter), behind a static bearer token."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from scim2_models import ScimPolicy, ScimProvider
@@ -48,10 +52,83 @@ def build_app(token: str) -> tuple[BearerTokenApplication, InMemoryStorage]:
     return app, storage
 
 
-def start_scim_server(token: str) -> tuple[str, Callable[[], None]]:
+@dataclass
+class Fault:
+    """Answer requests that match with this status (and Retry-After), `times` times (-1: always)."""
+
+    method: str | None = None
+    path_contains: str | None = None
+    body_contains: str | None = None
+    status: int = 500
+    retry_after: str | None = None
+    times: int = -1
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and (self.path_contains is None or self.path_contains in path)
+            and (self.body_contains is None or self.body_contains.encode() in body)
+        )
+
+
+@dataclass
+class Traffic:
+    """What reached the target, and the faults it should answer with; shared with tests."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def writes(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [r for r in self.requests if r[0] != "GET"]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+class _Recording:
+    """A WSGI wrapper that records requests and injects faults before the real server sees them."""
+
+    def __init__(self, app: Any, traffic: Traffic) -> None:
+        self.app = app
+        self.traffic = traffic
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "") + (
+            "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
+        )
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self.traffic.lock:
+            self.traffic.requests.append((method, path))
+            fault = next(
+                (f for f in self.traffic.faults if f.times != 0 and f.matches(method, path, body)), None
+            )
+            if fault is not None and fault.times > 0:
+                fault.times -= 1
+        if fault is not None:
+            headers = [("Content-Type", "application/scim+json")]
+            if fault.retry_after is not None:
+                headers.append(("Retry-After", fault.retry_after))
+            start_response(f"{fault.status} Injected", headers)
+            error = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": str(fault.status),
+                "detail": "injected",
+            }
+            return [json.dumps(error).encode()]
+        return self.app(environ, start_response)
+
+
+def start_scim_server(token: str, traffic: Traffic | None = None) -> tuple[str, Callable[[], None]]:
     """Serve on a free loopback port; returns the base URL (`.../v2`) and a stop function."""
     app, _ = build_app(token)
-    server = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_QuietHandler)
+    wsgi = _Recording(app, traffic) if traffic is not None else app
+    server = make_server("127.0.0.1", 0, wsgi, server_class=_Server, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 

@@ -51,14 +51,16 @@ def serve(
     log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "info",
 ) -> None:
     """Apply migrations and serve the Graph API."""
-    from provisiond.api.app import create_app
+    from provisiond.api.app import build_scheduler, create_app
+    from provisiond.clock import SystemClock
     from provisiond.store.db import Database
 
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = Database(settings.resolved_database_url)
     db.migrate()
-    application = create_app(settings, db)
+    clock = SystemClock()
+    application = create_app(settings, db, clock, scheduler=build_scheduler(settings, db, clock))
     base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     typer.echo(f"provisiond is serving the Graph API at {base}/v1.0 and {base}/beta")
     typer.echo(f"  database: {_redacted(settings.resolved_database_url)}")
@@ -69,6 +71,36 @@ def serve(
     )
     config = uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on")
     GracefulServer(config).run()
+    db.dispose()
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "info",
+) -> None:
+    """Run the scheduler alone (no API): more workers on one PostgreSQL database share the jobs."""
+    import threading
+
+    from provisiond.api.app import build_scheduler
+    from provisiond.clock import SystemClock
+    from provisiond.store.db import Database
+
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    scheduler = build_scheduler(settings, db, SystemClock())
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    scheduler.start()
+    typer.echo(
+        f"provisiond worker {scheduler.owner} is running jobs from {_redacted(settings.resolved_database_url)}"
+    )
+    done.wait()
+    scheduler.stop()
     db.dispose()
 
 

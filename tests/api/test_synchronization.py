@@ -522,15 +522,25 @@ def test_restart_records_each_call_and_who_asked(live_server: LiveServer, live: 
     assert all(r["requested_date_time"] is not None and r["applied_date_time"] is None for r in restarts)
 
 
-def test_force_deletes_lifts_only_a_too_many_deletes_quarantine(live_server: LiveServer, live: Provisioned) -> None:
+def test_force_deletes_lifts_only_a_too_many_deletes_quarantine(
+    live_server: LiveServer, live: Provisioned
+) -> None:
     quarantine_job(live_server.db, live.job_id)
     with live_server.client() as client:
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code == 204
-        assert client.get(live.job).json()["status"]["quarantine"]["reason"] == "EncounteredQuarantineException"
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code
+            == 204
+        )
+        assert (
+            client.get(live.job).json()["status"]["quarantine"]["reason"] == "EncounteredQuarantineException"
+        )
         status = copy.deepcopy(job_row(live_server.db, live.job_id)["status"])
         status["quarantine"] = {**QUARANTINE, "reason": "TooManyDeletes"}
         set_job_row(live_server.db, live.job_id, status=status)
-        assert client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code == 204
+        assert (
+            client.post(f"{live.job}/restart", json={"criteria": {"resetScope": "ForceDeletes"}}).status_code
+            == 204
+        )
         status = client.get(live.job).json()["status"]
     assert status["quarantine"] is None
     assert status["code"] == "NotRun"

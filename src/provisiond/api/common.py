@@ -87,9 +87,16 @@ class ListQuery:
     limit: int
 
 
-def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
+def list_query_options(request: Request, spec: ResourceQuerySpec) -> QueryOptions:
     try:
-        options = parse_query_options(list(request.query_params.multi_items()), resource=spec)
+        return parse_query_options(list(request.query_params.multi_items()), resource=spec)
+    except ODataError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
+    options = list_query_options(request, spec)
+    try:
         after = None
         if options.skiptoken is not None:
             key = decode_skiptoken(options.skiptoken)
@@ -107,22 +114,28 @@ def collection(
     *,
     context: str,
     query: ListQuery | None = None,
+    options: QueryOptions | None = None,
     spec: ResourceQuerySpec | None = None,
     next_after: str | None = None,
+    next_key: list[Any] | None = None,
     count: int | None = None,
 ) -> JSONResponse:
-    select = query.options.select if query else None
+    """A collection page; `next_after` (an id) or `next_key` (any keyset key) makes the nextLink."""
+    options = options or (query.options if query else None)
+    select = options.select if options else None
+    if next_after is not None:
+        next_key = [next_after]
     if spec is not None:
         items = [apply_select(item, select, spec) for item in items]
     fragment = context + (_select_suffix(select) if select else "")
     body: dict[str, Any] = {"@odata.context": odata_context(request, fragment)}
     if count is not None:
         body["@odata.count"] = count
-    if next_after is not None:
+    if next_key is not None:
         body["@odata.nextLink"] = next_link(
             str(request.url).split("?")[0],
             list(request.query_params.multi_items()),
-            encode_skiptoken([next_after]),
+            encode_skiptoken(next_key),
         )
     body["value"] = items
     return JSONResponse(body)

@@ -108,6 +108,9 @@ ASSIGNMENT_WRITE = _req(
     "AppRoleAssignment.ReadWrite.All Application.ReadWrite.All",
     "Application.ReadWrite.OwnedBy",
 )
+PROVISIONING_LOG_READ = _req(
+    "AuditLog.Read.All ProvisioningLog.Read.All", "AuditLog.Read.All ProvisioningLog.Read.All"
+)
 DIRECTORY_READ = _req(
     "Directory.Read.All Directory.ReadWrite.All", "Directory.Read.All Directory.ReadWrite.All"
 )

@@ -56,6 +56,10 @@ class CompiledObjectMapping:
         )
 
     @property
+    def targets(self) -> list[str]:
+        return [flow.target for flow in self.attributes]
+
+    @property
     def soft_delete_target(self) -> str | None:
         """The target attribute fed from IsSoftDeleted (usually `active`): how disables are sent."""
         for flow in self.attributes:

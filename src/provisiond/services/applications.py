@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -42,10 +44,20 @@ PRINCIPAL_TYPES = {"user": "User", "group": "Group", "servicePrincipal": "Servic
 
 
 class ApplicationService:
-    def __init__(self, db: Database, clock: Clock, tenant_id: str) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, tenant_id: str, changed: Callable[[], None] = lambda: None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.tenant_id = tenant_id
+        self.changed = changed
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; the engine hears of the change once it is committed."""
+        with self.db.transaction() as conn:
+            yield conn
+        self.changed()
 
     def instantiate(
         self, template_id: str, body: InstantiateRequest, owner: tuple[str, str] | None
@@ -56,7 +68,7 @@ class ApplicationService:
         """
         if template_id.lower() != APPLICATION_TEMPLATE_CUSTOM_SCIM:
             raise NotFound.resource(template_id)
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             app = self._insert_application(conn, body.display_name, None, APPLICATION_TEMPLATE_CUSTOM_SCIM)
             sp = self._insert_service_principal(conn, app, tags=CUSTOM_APP_TAGS)
             if owner is not None:
@@ -65,7 +77,7 @@ class ApplicationService:
         return app, sp
 
     def create_application(self, body: ApplicationCreate, owner: tuple[str, str] | None) -> Record:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             app = self._insert_application(
                 conn, body.display_name, body.description, None, body.sign_in_audience
             )
@@ -74,7 +86,7 @@ class ApplicationService:
             return app
 
     def create_service_principal(self, body: ServicePrincipalCreate, owner: tuple[str, str] | None) -> Record:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             app = repo.application_by_app_id(conn, body.app_id)
             if app is None:
                 raise BadRequest(
@@ -127,7 +139,7 @@ class ApplicationService:
 
     def delete_application(self, object_id: str) -> None:
         """Deleting an application deletes its service principal and that one's synchronization state."""
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             app = _must(repo.get(conn, applications, object_id), object_id)
             sp = repo.service_principal_by_app_id(conn, app["app_id"])
             if sp is not None:
@@ -138,7 +150,7 @@ class ApplicationService:
             self._changed(conn, "application", app["id"], "hardDeleted")
 
     def delete_service_principal(self, object_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             sp = _must(repo.get(conn, service_principals, object_id), object_id)
             self._delete_service_principal(conn, sp)
 
@@ -155,7 +167,7 @@ class ApplicationService:
             ]
 
     def add_owner(self, object_id: str, owner_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._owned_object(conn, object_id)
             kind = repo.object_kind(conn, owner_id)
             if kind not in ("user", "servicePrincipal"):
@@ -167,7 +179,7 @@ class ApplicationService:
                 )
 
     def remove_owner(self, object_id: str, owner_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._owned_object(conn, object_id)
             if not repo.remove_owner(conn, object_id, owner_id):
                 raise NotFound.resource(owner_id)
@@ -210,7 +222,7 @@ class ApplicationService:
         return Page(out, rows[-1]["id"] if more else None)
 
     def assign(self, sp_id: str, body: AppRoleAssignmentCreate) -> Record:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             sp = _must(repo.get(conn, service_principals, sp_id), sp_id)
             if body.resource_id != sp["id"]:
                 raise BadRequest(
@@ -244,7 +256,7 @@ class ApplicationService:
             return _assignment_view(record, name, sp["display_name"])
 
     def unassign(self, sp_id: str, assignment_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             _must(repo.get(conn, service_principals, sp_id), sp_id)
             record = repo.get(conn, app_role_assignments, assignment_id, deleted=None)
             if record is None or record["resource_id"] != sp_id:

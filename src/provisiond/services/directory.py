@@ -7,7 +7,7 @@ never observe a directory state without the change that produced it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +49,17 @@ def new_id() -> str:
 
 
 class DirectoryService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, changed: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.clock = clock
+        self.changed = changed
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; the engine hears of the change once it is committed."""
+        with self.db.transaction() as conn:
+            yield conn
+        self.changed()
 
     # Users
 
@@ -69,7 +77,7 @@ class DirectoryService:
             user_type=values.get("user_type") or "Member",
         )
         _check_upn(values["user_principal_name"])
-        with _upn_unique(), self.db.transaction() as conn:
+        with _upn_unique(), self._write() as conn:
             if repo.upn_taken(conn, record["user_principal_name"]):
                 raise _upn_conflict()
             repo.insert(conn, users, record)
@@ -88,7 +96,7 @@ class DirectoryService:
                 values[name] = []
         if "account_enabled" in values and values["account_enabled"] is None:
             raise BadRequest("Invalid value for property 'accountEnabled': null is not allowed.")
-        with _upn_unique(), self.db.transaction() as conn:
+        with _upn_unique(), self._write() as conn:
             user = self._live_user(conn, key)
             if "user_principal_name" in values:
                 upn = values["user_principal_name"]
@@ -102,7 +110,7 @@ class DirectoryService:
             self._changed(conn, "user", user["id"], "updated")
 
     def delete_user(self, key: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             user = self._live_user(conn, key)
             repo.soft_delete(conn, users, user["id"], self.clock.now())
             self._changed(conn, "user", user["id"], "softDeleted")
@@ -124,7 +132,7 @@ class DirectoryService:
             return manager
 
     def set_manager(self, key: str, manager_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             user = self._live_user(conn, key)
             manager = repo.get(conn, users, manager_id)
             if manager is None:
@@ -136,7 +144,7 @@ class DirectoryService:
                 self._changed(conn, "user", user["id"], "managerChanged", related_id=manager["id"])
 
     def remove_manager(self, key: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             user = self._live_user(conn, key)
             if user["manager_id"] is None:
                 raise NotFound.resource("manager")
@@ -158,7 +166,7 @@ class DirectoryService:
             "deleted_date_time": None,
         }
         record.update({k: v for k, v in values.items() if v is not None})
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             repo.insert(conn, groups, record)
             self._changed(conn, "group", record["id"], "created")
             for ref in member_refs:
@@ -182,13 +190,13 @@ class DirectoryService:
                 raise BadRequest(f"Invalid value for property '{_camel(required)}': null is not allowed.")
         if "group_types" in values and values["group_types"] is None:
             values["group_types"] = []
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._live(conn, groups, group_id)
             repo.update_fields(conn, groups, group_id, values)
             self._changed(conn, "group", group_id, "updated")
 
     def delete_group(self, group_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._live(conn, groups, group_id)
             repo.soft_delete(conn, groups, group_id, self.clock.now())
             self._changed(conn, "group", group_id, "softDeleted")
@@ -200,12 +208,12 @@ class DirectoryService:
         return self._count(groups, node, deleted=False)
 
     def add_member(self, group_id: str, member_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._live(conn, groups, group_id)
             self._add_member(conn, group_id, member_id)
 
     def remove_member(self, group_id: str, member_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             self._live(conn, groups, group_id)
             if not repo.remove_member(conn, group_id, member_id):
                 raise NotFound.resource(member_id)
@@ -248,7 +256,7 @@ class DirectoryService:
             return self._deleted(conn, object_id)
 
     def restore(self, object_id: str) -> tuple[str, Record]:
-        with _upn_unique(), self.db.transaction() as conn:
+        with _upn_unique(), self._write() as conn:
             kind, record = self._deleted(conn, object_id)
             if kind == "user" and repo.upn_taken(conn, record["user_principal_name"], excluding=object_id):
                 raise _upn_conflict()
@@ -259,7 +267,7 @@ class DirectoryService:
 
     def purge(self, object_id: str) -> None:
         """Permanent delete: the object, its memberships, owners, assignments and manager links go."""
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             kind, _ = self._deleted(conn, object_id)
             for group_id in repo.memberships_of(conn, object_id):
                 self._changed(conn, "group", group_id, "memberRemoved", related_id=object_id)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
@@ -67,11 +70,26 @@ BOOLEAN_SECRETS = ("SyncAll", "SkipOutOfScopeDeletions")
 
 
 class SynchronizationService:
-    def __init__(self, db: Database, clock: Clock, tenant_id: str, secret_box: SecretBox) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        tenant_id: str,
+        secret_box: SecretBox,
+        changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.tenant_id = tenant_id
         self.box = secret_box
+        self.changed = changed
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; the scheduler looks for due work once it is committed."""
+        with self.db.transaction() as conn:
+            yield conn
+        self.changed()
 
     # Templates
 
@@ -107,7 +125,7 @@ class SynchronizationService:
         current = self.template(sp, application_id, template_id)
         parsed = _validated(SynchronizationTemplate, {**body, "id": current["id"]})
         stored = {k: v for k, v in parsed.items() if k != "schema"}
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             repo.put_template_override(conn, application_id, current["id"], template=stored)
             if "schema" in body and body["schema"] is not None:
                 repo.put_template_override(conn, application_id, current["id"], schema=parsed["schema"])
@@ -119,12 +137,12 @@ class SynchronizationService:
         schema = _validated(SynchronizationSchema, body)
         schema["id"] = current["schema"]["id"]
         schema["version"] = _next_version(current["schema"].get("version"))
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             repo.put_template_override(conn, application_id, current["id"], schema=schema)
 
     def delete_template_schema(self, sp: Record, application_id: str, template_id: str) -> None:
         current = self.template(sp, application_id, template_id)
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             repo.put_template_override(conn, application_id, current["id"], schema=None)
 
     # Jobs
@@ -157,7 +175,7 @@ class SynchronizationService:
             "cycle_due_at": None,
             "created_date_time": now,
         }
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             if repo.job_exists(conn, job_id):
                 raise Conflict(
                     f"A synchronization job from template '{template['id']}' already exists for this service principal.",
@@ -176,7 +194,7 @@ class SynchronizationService:
 
     def delete_job(self, sp: Record, job_id: str) -> None:
         """Stop the job and delete all its state; accounts in the target are left as they are."""
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             _job(conn, sp, job_id)
             repo.delete_job(conn, job_id)
 
@@ -188,7 +206,7 @@ class SynchronizationService:
         - `synchronizationJobSettings`: merged by name, so one threshold can change without
           restating the rest; a null value removes that setting.
         """
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             values: dict[str, Any] = {}
             if body.schedule is not None:
@@ -213,12 +231,12 @@ class SynchronizationService:
                 repo.update_job(conn, job["id"], values)
 
     def start(self, sp: Record, job_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.update_job(conn, job["id"], self._state_values(job, "Active"))
 
     def pause(self, sp: Record, job_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.update_job(conn, job["id"], self._state_values(job, "Paused"))
 
@@ -241,7 +259,7 @@ class SynchronizationService:
         """
         scope = restart_scope(body)
         now = self.clock.now()
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.record_restart(conn, job["id"], int(scope), now, requested_by)
             status = copy.deepcopy(job["status"])
@@ -285,7 +303,7 @@ class SynchronizationService:
     def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
         """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
         schema = _validated(SynchronizationSchema, body)
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             schema["id"] = job["id"]
             schema["version"] = f"v{job['schema_version'] + 1}"
@@ -299,7 +317,7 @@ class SynchronizationService:
             )
         except NotFound:
             default = templates.template_schema(self.job(sp, job_id)["template_id"])
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.update_job(conn, job["id"], self._reevaluate(job, {**default, "id": job["id"]}))
 
@@ -324,7 +342,7 @@ class SynchronizationService:
         pairs = [(p.key.value, p.value or "") for p in body.value]
         for key, value in pairs:
             _check_secret(key, value)
-        with self.db.transaction() as conn:
+        with self._write() as conn:
             for key, value in pairs:
                 repo.put_secret(conn, sp["id"], key, self.box.seal(value))
 

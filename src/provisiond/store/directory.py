@@ -368,3 +368,9 @@ def assigned_principals(conn: Connection, resource_id: str) -> list[tuple[str, s
         app_role_assignments.c.app_role_id,
     ).where(app_role_assignments.c.resource_id == resource_id)
     return [(r.principal_id, r.principal_type, r.app_role_id) for r in conn.execute(query)]
+
+
+def reports_of(conn: Connection, manager_ids: Sequence[str]) -> list[str]:
+    """Users whose manager is one of `manager_ids`."""
+    query = select(users.c.id).where(users.c.manager_id.in_(list(manager_ids)))
+    return list(conn.execute(query).scalars())

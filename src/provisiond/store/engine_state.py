@@ -106,20 +106,27 @@ def next_due(conn: Connection) -> datetime | None:
 
 
 def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> int:
-    """Bring forward the next cycle of active jobs whose watermark is behind the change log."""
-    result = conn.execute(
-        update(sync_jobs)
-        .where(
-            and_(
-                sync_jobs.c.schedule_state == "Active",
-                sync_jobs.c.watermark.is_not(None),
-                sync_jobs.c.watermark < behind_seq,
-                or_(sync_jobs.c.cycle_due_at.is_(None), sync_jobs.c.cycle_due_at > due),
-            )
+    """Bring forward the next cycle of active jobs whose watermark is behind the change log.
+
+    Quarantined jobs keep their reduced retry schedule; jobs in an initial cycle pick the
+    changes up in the incremental cycle that follows.
+    """
+    query = select(sync_jobs.c.id, sync_jobs.c.status, sync_jobs.c.cycle_due_at).where(
+        and_(
+            sync_jobs.c.schedule_state == "Active",
+            sync_jobs.c.watermark.is_not(None),
+            sync_jobs.c.watermark < behind_seq,
         )
-        .values(cycle_due_at=due)
     )
-    return int(result.rowcount or 0)
+    ids = [
+        row.id
+        for row in conn.execute(query)
+        if (row.status or {}).get("code") != "Quarantine"
+        and (row.cycle_due_at is None or row.cycle_due_at > due)
+    ]
+    if ids:
+        conn.execute(update(sync_jobs).where(sync_jobs.c.id.in_(ids)).values(cycle_due_at=due))
+    return len(ids)
 
 
 # Connector data store

@@ -1,0 +1,76 @@
+"""`GET /auditLogs/provisioning`: the engine's provisioning logs, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from provisiond.api import permissions as perm
+from provisiond.api.auth import Principal, authenticate
+from provisiond.api.common import api_version, collection, list_query_options
+from provisiond.api.context import services
+from provisiond.api.errors import bad_request
+from provisiond.graph.odata import FilterableProperty, ODataError, ResourceQuerySpec, decode_skiptoken
+from provisiond.graph.provisioning import provisioning_summary
+
+router = APIRouter()
+
+_EXACT = frozenset({"eq", "ne", "in"})
+SPEC = ResourceQuerySpec(
+    type_name="microsoft.graph.provisioningObjectSummary",
+    properties=[
+        "id",
+        "activityDateTime",
+        "tenantId",
+        "jobId",
+        "cycleId",
+        "changeId",
+        "durationInMilliseconds",
+        "initiatedBy",
+        "servicePrincipal",
+        "sourceSystem",
+        "targetSystem",
+        "sourceIdentity",
+        "targetIdentity",
+        "provisioningAction",
+        "provisioningStatusInfo",
+        "statusInfo",
+        "provisioningSteps",
+        "modifiedProperties",
+    ],
+    filterable={
+        "id": FilterableProperty("string", _EXACT),
+        "jobId": FilterableProperty("string", _EXACT),
+        "cycleId": FilterableProperty("string", _EXACT),
+        "changeId": FilterableProperty("string", _EXACT),
+        "activityDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le", "gt", "lt"})),
+        "provisioningAction": FilterableProperty("string", _EXACT),
+        "statusInfo/status": FilterableProperty("string", _EXACT),
+        "provisioningStatusInfo/status": FilterableProperty("string", _EXACT),
+        "sourceIdentity/id": FilterableProperty("string", _EXACT),
+        "targetIdentity/id": FilterableProperty("string", _EXACT),
+        "servicePrincipal/id": FilterableProperty("string", _EXACT),
+    },
+)
+
+
+@router.get("/auditLogs/provisioning")
+def list_provisioning_logs(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.PROVISIONING_LOG_READ)
+    options = list_query_options(request, SPEC)
+    after = None
+    if options.skiptoken is not None:
+        try:
+            key = decode_skiptoken(options.skiptoken)
+            after = (datetime.fromisoformat(str(key[0])), str(key[1]))
+        except (ODataError, ValueError, IndexError):
+            raise bad_request("Invalid $skiptoken value.") from None
+    rows, last = services(request).logs.page(options.filter, after, options.top or 100)
+    tenant = services(request).tenant_id
+    items = [provisioning_summary(r, tenant_id=tenant, version=api_version(request)) for r in rows]
+    next_key = [last[0].isoformat(), last[1]] if last else None
+    return collection(
+        request, items, context="auditLogs/provisioning", options=options, spec=SPEC, next_key=next_key
+    )

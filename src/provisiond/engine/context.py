@@ -1,0 +1,80 @@
+"""Everything one cycle of one job works with, gathered once at its start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from provisiond.clock import Clock
+from provisiond.connectors.directory import Assignments, DirectorySource
+from provisiond.connectors.scim_client import ScimClient
+from provisiond.connectors.scim_requests import ScimFormat
+from provisiond.engine.policy import EngineSettings
+from provisiond.mapping.flows import CompiledSchema
+from provisiond.store.db import Database
+
+
+@dataclass
+class Counters:
+    """The synchronizationTaskExecution counters of the cycle."""
+
+    imported: int = 0
+    imported_deltas: int = 0
+    imported_reference_deltas: int = 0
+    entitled: int = 0
+    exports_expected: int = 0
+    exported: int = 0
+    escrowed: int = 0
+    reference_failures: int = 0
+
+    def execution(
+        self, state: str, began: datetime, ended: datetime, error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        from provisiond.graph.base import format_datetime
+
+        return {
+            "activityIdentifier": None,
+            "countEntitled": self.entitled,
+            "countEntitledForProvisioning": self.entitled,
+            "countEscrowed": self.escrowed,
+            "countEscrowedRaw": self.escrowed + self.reference_failures,
+            "countExported": self.exported,
+            "countExports": self.exports_expected,
+            "countImported": self.imported,
+            "countImportedDeltas": self.imported_deltas,
+            "countImportedReferenceDeltas": self.imported_reference_deltas,
+            "error": error,
+            "state": state,
+            "timeBegan": format_datetime(began),
+            "timeEnded": format_datetime(ended),
+        }
+
+
+@dataclass
+class CycleContext:
+    db: Database
+    clock: Clock
+    source: DirectorySource
+    job: dict[str, Any]
+    service_principal_id: str
+    secrets: Mapping[str, str]
+    schema: CompiledSchema
+    settings: EngineSettings
+    client: ScimClient
+    fmt: ScimFormat
+    assignments: Assignments
+    sync_all: bool
+    skip_out_of_scope_deletions: bool
+    cycle_id: str
+    generation: int
+    owner: str
+    began: datetime
+    evaluation: Any
+    total_units: int = 0
+    counters: Counters = field(default_factory=Counters)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job["id"])

@@ -1,0 +1,423 @@
+"""One cycle of one job: import, then scope/map/match/plan/export per object, then the
+deletion guard and the staged disables and deletes, then status.
+
+Initial cycles (no watermark) stream every user, then every group, then resolve references,
+then sweep the connector data store for objects gone from the directory. Incremental cycles
+read the change log after the watermark, plus escrows that are due.
+
+Nothing is lost (DESIGN invariant 1): outcomes are recorded in batches, each batch in one
+transaction with the checkpoint it justifies (the initial cursor, or the watermark up to the
+last change whose objects the batch covered). A crash redoes at most one batch, and a redo
+is harmless because an unrecorded create is found again by matching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provisiond.clock import Clock
+from provisiond.connectors import scim_requests as shapes
+from provisiond.connectors.directory import DirectorySource
+from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
+from provisiond.engine.context import CycleContext
+from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome
+from provisiond.engine.policy import EngineSettings, escrow_quarantine
+from provisiond.engine.status import StatusWriter
+from provisiond.mapping import expressions
+from provisiond.mapping.flows import MappingError, compile_schema
+from provisiond.store import engine_state as state
+from provisiond.store.db import Database
+from provisiond.store.engine_state import GenerationChanged
+
+PAGE_SIZE = 500
+CHANGE_BATCH = 2000
+
+
+class CycleStopped(Exception):
+    """Paused, deleted or shutting down: stop at this safe point with progress kept."""
+
+
+@dataclass(frozen=True)
+class JobSecrets:
+    values: dict[str, str]
+
+    @property
+    def base_address(self) -> str | None:
+        return self.values.get("BaseAddress") or None
+
+    def flag(self, key: str) -> bool:
+        return (self.values.get(key) or "").strip().lower() == "true"
+
+
+class CycleRunner:
+    """Runs cycles; one instance per process, shared by the scheduler's workers."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        secrets: Callable[[str], dict[str, str]],
+        *,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.source = DirectorySource(db)
+        self.secrets = secrets
+        self.stopping = stopping
+
+    async def run(self, job: dict[str, Any], owner: str) -> None:
+        status = StatusWriter(self.db, self.clock, job["id"], job["generation"], owner)
+        began = self.clock.now()
+        secrets = JobSecrets(self.secrets(job["service_principal_id"]))
+        settings = EngineSettings.from_job(job["settings"], secrets.values)
+        try:
+            schema = compile_schema(job["schema"] or {})
+        except MappingError as exc:
+            status.finish_failed(began, "InvalidSchema", str(exc), settings)
+            return
+        if not secrets.base_address:
+            status.finish_failed(
+                began,
+                "CredentialsMissing",
+                "The BaseAddress secret (the SCIM endpoint) is not set.",
+                settings,
+            )
+            return
+        client = ScimClient(
+            secrets.base_address,
+            secrets.values.get("SecretToken"),
+            ClientSettings(
+                concurrency=settings.export_concurrency,
+                rate_per_second=settings.export_rate_per_second,
+                timeout_seconds=settings.export_timeout_seconds,
+            ),
+        )
+        ctx = CycleContext(
+            db=self.db,
+            clock=self.clock,
+            source=self.source,
+            job=job,
+            service_principal_id=job["service_principal_id"],
+            secrets=secrets.values,
+            schema=schema,
+            settings=settings,
+            client=client,
+            fmt=shapes.format_for_base_address(secrets.base_address),
+            assignments=self.source.assignments(job["service_principal_id"]),
+            sync_all=secrets.flag("SyncAll"),
+            skip_out_of_scope_deletions=secrets.flag("SkipOutOfScopeDeletions"),
+            cycle_id=str(uuid.uuid4()),
+            generation=job["generation"],
+            owner=owner,
+            began=began,
+            evaluation=expressions.EvaluationContext(now=self.clock.now),
+        )
+        try:
+            if job["watermark"] is None:
+                await self._initial(ctx, status)
+            else:
+                await self._incremental(ctx, status)
+            held = await self._deletes(ctx)
+            self._finish(ctx, status, held)
+        except GenerationChanged:
+            pass  # restarted or schema changed: the next cycle is already due
+        except CycleStopped:
+            status.stopped(ctx)
+        except ScimError as exc:
+            status.quarantine_exception(ctx, exc)
+        finally:
+            await client.close()
+
+    # Initial cycle
+
+    async def _initial(self, ctx: CycleContext, status: StatusWriter) -> None:
+        job = ctx.job
+        high = job["initial_seq"]
+        if high is None:
+            high = self.source.last_seq()
+            with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
+                state.update_job(
+                    conn, ctx.job_id, {"initial_seq": high, "initial_cursor": {"phase": "users"}}
+                )
+        cursor = dict(job["initial_cursor"] or {"phase": "users"})
+        phases = ["users", "groups", "references", "sweep"]
+        for phase in phases[phases.index(cursor.get("phase", "users")) :]:
+            after = cursor.get("after") if cursor.get("phase") == phase else None
+            while True:
+                self._check(ctx)
+                batch, after = await self._initial_page(ctx, phase, after)
+                if batch is None:
+                    break
+                self._record(ctx, batch, checkpoint={"initial_cursor": {"phase": phase, "after": after}})
+                status.progress(ctx)
+        with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
+            state.update_job(
+                conn, ctx.job_id, {"watermark": high, "initial_seq": None, "initial_cursor": None}
+            )
+
+    async def _initial_page(
+        self, ctx: CycleContext, phase: str, after: str | None
+    ) -> tuple[list[Outcome] | None, str | None]:
+        if phase in ("users", "groups"):
+            page = (
+                self.source.user_page(after, PAGE_SIZE)
+                if phase == "users"
+                else self.source.group_page(after, PAGE_SIZE)
+            )
+            if not page:
+                return None, after
+            object_type = USER if phase == "users" else GROUP
+            sources = {s["objectId"]: s for s in page}
+            return await self._process(ctx, object_type, list(sources), sources), page[-1]["objectId"]
+        with self.db.read() as conn:
+            rows = state.cds_page(conn, ctx.job_id, after, PAGE_SIZE)
+        if not rows:
+            return None, after
+        if phase == "references":
+            return await self._references(ctx, rows), rows[-1]["source_id"]
+        return await self._sweep(ctx, rows), rows[-1]["source_id"]
+
+    async def _sweep(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
+        """Managed objects that no longer exist in the directory at all: delete them."""
+        ids = [r["source_id"] for r in rows]
+        present = set(self.source.users(ids)) | set(self.source.groups(ids))
+        gone = {r["source_id"]: r for r in rows if r["source_id"] not in present}
+        processor = ObjectProcessor(ctx)
+        return [await processor.process(r["object_type"], sid, None, r) for sid, r in gone.items()]
+
+    # Incremental cycle
+
+    async def _incremental(self, ctx: CycleContext, status: StatusWriter) -> None:
+        watermark = int(ctx.job["watermark"])
+        high = self.source.last_seq()
+        with self.db.read() as conn:
+            due = state.escrows_due(conn, ctx.job_id, self.clock.now())
+        pending_users = {e["source_id"] for e in due if e["object_type"] == USER}
+        pending_groups = {e["source_id"] for e in due if e["object_type"] == GROUP}
+        while watermark < high or pending_users or pending_groups:
+            self._check(ctx)
+            changes = [c for c in self.source.changes(watermark, CHANGE_BATCH) if c.seq <= high]
+            users, groups = self._affected(ctx, changes)
+            users |= pending_users
+            groups |= pending_groups
+            pending_users, pending_groups = set(), set()
+            ctx.counters.imported_deltas += len(changes)
+            outcomes = await self._process(ctx, USER, sorted(users), self.source.users(sorted(users)))
+            outcomes += await self._process(ctx, GROUP, sorted(groups), self.source.groups(sorted(groups)))
+            created_users = [o.source_id for o in outcomes if o.created and o.object_type == USER]
+            self._record(ctx, outcomes)
+            # References after the objects they point at are recorded (created ones included).
+            ref_users = users | set(self._reports_of(created_users))
+            ref_groups = groups | {g for gs in self.source.groups_of(created_users).values() for g in gs}
+            with self.db.read() as conn:
+                rows = list(state.cds_get(conn, ctx.job_id, sorted(ref_users | ref_groups)).values())
+            new_watermark = changes[-1].seq if changes else watermark
+            self._record(ctx, await self._references(ctx, rows), checkpoint={"watermark": new_watermark})
+            watermark = new_watermark
+            status.progress(ctx)
+            if not changes:
+                break
+
+    def _affected(self, ctx: CycleContext, changes: Sequence[Any]) -> tuple[set[str], set[str]]:
+        """The users and groups a batch of directory changes can affect for this job."""
+        users: set[str] = set()
+        groups: set[str] = set()
+        for change in changes:
+            if change.object_type == "user":
+                users.add(change.object_id)
+                if change.change_type == "managerChanged" and change.related_id:
+                    users.add(change.related_id)
+            elif change.object_type == "group":
+                groups.add(change.object_id)
+                if change.related_id:
+                    users.add(change.related_id)
+                    groups.add(change.related_id)
+            elif change.object_type == "appRoleAssignment" and change.related_id == ctx.service_principal_id:
+                users.add(change.object_id)
+                groups.add(change.object_id)
+        # A group's assignment or lifecycle changes the scope of its direct members.
+        for members in self.source.members(sorted(groups)).values():
+            users.update(m for m, kind in members if kind == "user")
+        known_users = set(self.source.users(sorted(users)))
+        with self.db.read() as conn:
+            managed = state.cds_get(conn, ctx.job_id, sorted(users | groups))
+        users = {u for u in users if u in known_users or managed.get(u, {}).get("object_type") == USER}
+        groups = {
+            g
+            for g in groups
+            if g not in known_users and (g not in managed or managed[g]["object_type"] == GROUP)
+        }
+        return users, groups
+
+    def _reports_of(self, manager_ids: Iterable[str]) -> list[str]:
+        from provisiond.store import directory as directory_repo
+
+        ids = list(manager_ids)
+        if not ids:
+            return []
+        with self.db.read() as conn:
+            return directory_repo.reports_of(conn, ids)
+
+    # Shared steps
+
+    async def _process(
+        self, ctx: CycleContext, object_type: str, ids: Sequence[str], sources: dict[str, dict[str, Any]]
+    ) -> list[Outcome]:
+        if not ids:
+            return []
+        with self.db.read() as conn:
+            cds = state.cds_get(conn, ctx.job_id, list(ids))
+            escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
+        processor = ObjectProcessor(ctx)
+
+        async def one(source_id: str) -> Outcome:
+            outcome_seed = escrowed.get(source_id)
+            outcome = await processor.process(
+                object_type, source_id, sources.get(source_id), cds.get(source_id)
+            )
+            if outcome.escrow is not None and outcome_seed is not None:
+                outcome.escrow["attempts"] = outcome_seed["attempts"] + 1
+                outcome.escrow["first_failed_date_time"] = outcome_seed["first_failed_date_time"]
+            return outcome
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    async def _references(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
+        users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]
+        groups = [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
+        desired: dict[str, list[str]] = {}
+        for user_id, source in self.source.users([r["source_id"] for r in users]).items():
+            desired[user_id] = [source["manager"]] if source.get("manager") else []
+        for group_id, members in self.source.members([r["source_id"] for r in groups]).items():
+            desired[group_id] = [m for m, _ in members]
+        current = {
+            s
+            for r in users + groups
+            for key in ("manager", "members")
+            for s in r["references"].get(key) or []
+        }
+        wanted = sorted({s for ids in desired.values() for s in ids} | current)
+        with self.db.read() as conn:
+            linked = state.cds_get(conn, ctx.job_id, wanted)
+        target_ids = {s: r["target_id"] for s, r in linked.items()}
+        provisioned = {s for s, r in linked.items() if r["state"] == "provisioned"}
+        processor = ObjectProcessor(ctx)
+        results = await asyncio.gather(
+            *(
+                processor.references(
+                    r["object_type"], r, desired.get(r["source_id"], []), target_ids, provisioned
+                )
+                for r in users + groups
+                if r["source_id"] in desired
+            )
+        )
+        return [o for o in results if o is not None]
+
+    async def _deletes(self, ctx: CycleContext) -> int:
+        """The accidental-deletion guard, then the disables and deletes it lets through.
+
+        Returns how many were held back (0 unless the threshold was exceeded)."""
+        self._check(ctx)
+        with self.db.read() as conn:
+            rows = state.staged_in_states(conn, ctx.job_id, ("planned", "approved"))
+        planned = [r for r in rows if r["state"] == "planned"]
+        threshold = ctx.settings.delete_threshold
+        if threshold is not None and len(planned) > threshold:
+            with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
+                state.staged_set_state(conn, ctx.job_id, ("planned",), "held")
+                state.logs_insert(conn, [self._staged_log(ctx, r) for r in planned])
+            rows = [r for r in rows if r["state"] == "approved"]
+            held = len(planned)
+        else:
+            held = 0
+        processor = ObjectProcessor(ctx)
+        for start in range(0, len(rows), PAGE_SIZE):
+            self._check(ctx)
+            chunk = rows[start : start + PAGE_SIZE]
+            with self.db.read() as conn:
+                cds = state.cds_get(conn, ctx.job_id, [r["source_id"] for r in chunk])
+            outcomes = await asyncio.gather(
+                *(processor.run_staged(r, cds.get(r["source_id"])) for r in chunk)
+            )
+            self._record(ctx, list(outcomes))
+        return held
+
+    def _staged_log(self, ctx: CycleContext, row: dict[str, Any]) -> dict[str, Any]:
+        from provisiond.engine.logs import LogEntry
+
+        entry = LogEntry(
+            job_id=ctx.job_id,
+            service_principal_id=ctx.service_principal_id,
+            cycle_id=ctx.cycle_id,
+            source_id=row["source_id"],
+            source_type=row["object_type"],
+            source_display_name=None,
+            started=self.clock.now(),
+            target_type=row["object_type"],
+            action="stageddelete",
+            status="skipped",
+        )
+        entry.step(
+            "EntryExportStagedDelete",
+            "export",
+            "skipped",
+            f"The {row['action']} is held: this cycle's disables and deletes exceed the threshold of "
+            f"{ctx.settings.delete_threshold}. Restart with ForceDeletes to let them run.",
+        )
+        return entry.record(self.clock.now())
+
+    def _record(
+        self, ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
+    ) -> None:
+        """Write a batch of outcomes and its checkpoint in one guarded transaction."""
+        now = self.clock.now()
+        with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
+            for outcome in outcomes:
+                if outcome.cds_remove:
+                    state.cds_remove(conn, ctx.job_id, outcome.source_id)
+                if outcome.cds is not None:
+                    state.cds_put(conn, ctx.job_id, outcome.cds)
+                if outcome.escrow is not None:
+                    state.escrow_put(conn, ctx.job_id, outcome.escrow)
+                elif outcome.escrow_clear:
+                    state.escrow_remove(conn, ctx.job_id, outcome.source_id)
+                if outcome.staged is not None:
+                    state.staged_put(conn, ctx.job_id, outcome.staged)
+                elif outcome.staged_clear:
+                    state.staged_remove(conn, ctx.job_id, outcome.source_id)
+            state.logs_insert(conn, [o.log.record(now) for o in outcomes if o.log is not None])
+            if checkpoint:
+                state.update_job(conn, ctx.job_id, checkpoint)
+
+    def _check(self, ctx: CycleContext) -> None:
+        if self.stopping():
+            raise CycleStopped
+        with self.db.read() as conn:
+            job = state.get_job(conn, ctx.job_id)
+        if job is None or job["generation"] != ctx.generation:
+            raise GenerationChanged(ctx.job_id)
+        if job["schedule_state"] != "Active" or job["lease_owner"] != ctx.owner:
+            raise CycleStopped
+
+    def _finish(self, ctx: CycleContext, status: StatusWriter, held: int) -> None:
+        with self.db.read() as conn:
+            object_failures, reference_failures = state.escrow_counts(conn, ctx.job_id)
+        verdict = escrow_quarantine(
+            ctx.settings, object_failures, reference_failures, max(ctx.counters.imported, 1)
+        )
+        if held:
+            status.finish_quarantined(
+                ctx,
+                "TooManyDeletes",
+                f"{held} disables and deletes in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
+                "they are staged. Restart with resetScope ForceDeletes to let them run.",
+            )
+        elif verdict is not None:
+            status.finish_quarantined(ctx, verdict.reason, verdict.message)
+        else:
+            status.finish_succeeded(ctx)

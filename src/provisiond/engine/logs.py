@@ -1,0 +1,100 @@
+"""Provisioning log entries (provisioningObjectSummary rows), built as the engine works.
+
+One entry per processed object and cycle, with the steps Entra shows (import, scoping,
+matching, export), the action, the status with error information, and the properties that
+changed, old and new.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STEP_TYPES = ("import", "scoping", "matching", "processing", "referenceResolution", "export")
+
+
+@dataclass
+class LogEntry:
+    job_id: str
+    service_principal_id: str
+    cycle_id: str
+    source_id: str
+    source_type: str
+    source_display_name: str | None
+    started: datetime
+    target_type: str
+    action: str = "other"
+    status: str = "skipped"
+    target_id: str | None = None
+    target_display_name: str | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    error_category: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    modified: list[dict[str, Any]] = field(default_factory=list)
+
+    def step(
+        self, name: str, kind: str, status: str, description: str, details: dict[str, str] | None = None
+    ) -> None:
+        self.steps.append(
+            {
+                "name": name,
+                "provisioningStepType": kind,
+                "status": status,
+                "description": description,
+                "details": details or {},
+            }
+        )
+
+    def fail(self, code: str, reason: str, *, category: str = "NonServiceFailure") -> None:
+        self.status = "failure"
+        self.error_code = code
+        self.error_reason = reason
+        self.error_category = category
+
+    def record(self, ended: datetime) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "job_id": self.job_id,
+            "service_principal_id": self.service_principal_id,
+            "cycle_id": self.cycle_id,
+            "change_id": str(uuid.uuid4()),
+            "activity_date_time": ended,
+            "duration_ms": max(0, int((ended - self.started).total_seconds() * 1000)),
+            "action": self.action,
+            "status": self.status,
+            "error_code": self.error_code,
+            "error_reason": self.error_reason,
+            "error_category": self.error_category,
+            "source_id": self.source_id,
+            "source_type": self.source_type,
+            "source_display_name": self.source_display_name,
+            "target_id": self.target_id,
+            "target_type": self.target_type,
+            "target_display_name": self.target_display_name,
+            "steps": self.steps,
+            "modified_properties": self.modified,
+        }
+
+
+def modified_properties(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Changed attributes, old and new, as Graph's modifiedProperty list (values as text)."""
+    out = []
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            out.append(
+                {"displayName": name, "oldValue": _text(old.get(name)), "newValue": _text(new.get(name))}
+            )
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,518 @@
+"""One object through scope, map, match, plan and export; the result is an `Outcome` to record.
+
+Decisions (reference §5):
+- in scope, not in the connector data store: match by the matching attributes (lowest
+  priority first, first hit wins, two hits is DuplicateTargetEntries), then create (Add flow)
+  or update the match;
+- in scope and managed: PATCH only what differs from the last exported values (Update flow),
+  else skip as RedundantExport; a disabled object coming back is re-enabled by that PATCH;
+- managed and soft-deleted (unassigned, out of scope, in the recycle bin, or disabled): a
+  planned disable (`active` false) — or a delete for groups, which SCIM cannot disable —
+  unless SkipOutOfScopeDeletions spares objects that merely left scope;
+- managed and hard-deleted: a planned delete (Delete flow).
+Disables and deletes are only planned here and run at the end of the cycle, after the
+accidental-deletion guard has seen them all. Only objects in the connector data store are
+ever disabled or deleted. A disabled user never provisioned is not created.
+
+Beyond Entra: a source attribute that becomes empty is removed from the target (Entra never
+flows nulls), and a managed object deleted behind the engine's back (404) is re-matched and
+re-created instead of failing with InvalidAnchor until a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisiond.connectors import scim_requests as shapes
+from provisiond.connectors.scim_client import ScimError
+from provisiond.engine.context import CycleContext
+from provisiond.engine.logs import LogEntry, modified_properties
+from provisiond.engine.policy import escrow_retry_at
+from provisiond.mapping.flows import CompiledObjectMapping
+
+USER = "User"
+GROUP = "Group"
+RESOURCE = {USER: "Users", GROUP: "Groups"}
+
+
+@dataclass
+class Outcome:
+    source_id: str
+    object_type: str
+    log: LogEntry | None = None
+    cds: dict[str, Any] | None = None
+    cds_remove: bool = False
+    escrow: dict[str, Any] | None = None
+    escrow_clear: bool = False
+    staged: dict[str, Any] | None = None
+    staged_clear: bool = True
+    created: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def mapping_for(ctx: CycleContext, object_type: str) -> CompiledObjectMapping | None:
+    return ctx.schema.users if object_type == USER else ctx.schema.groups
+
+
+def enrich(
+    ctx: CycleContext, object_type: str, source: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Add the computed attributes (IsSoftDeleted, appRoleAssignments) and say why."""
+    mapping = mapping_for(ctx, object_type)
+    object_id = source["objectId"]
+    if object_type == USER:
+        assigned = ctx.sync_all or object_id in ctx.assignments.users
+        active = not source["isDeleted"] and bool(source.get("accountEnabled"))
+    else:
+        assigned = ctx.sync_all or object_id in ctx.assignments.groups
+        active = not source["isDeleted"]
+    scoped = mapping is not None and mapping.scope.in_scope(source)
+    enriched = dict(source)
+    enriched["IsSoftDeleted"] = not (assigned and scoped and active)
+    enriched["appRoleAssignments"] = [{"appRoleId": r} for r in ctx.assignments.roles.get(object_id, [])]
+    details = {
+        "Assigned": str(assigned),
+        "IsActive": str(active),
+        "IsInProvisioningScopeDisplayName": str(scoped),
+        "IsEffectivelyEntitledForProvisioning": str(assigned and scoped and active),
+    }
+    return enriched, details
+
+
+class ObjectProcessor:
+    def __init__(self, ctx: CycleContext) -> None:
+        self.ctx = ctx
+
+    def _log(
+        self, object_type: str, source_id: str, display: str | None, cds: dict[str, Any] | None
+    ) -> LogEntry:
+        mapping = mapping_for(self.ctx, object_type)
+        return LogEntry(
+            job_id=self.ctx.job_id,
+            service_principal_id=self.ctx.service_principal_id,
+            cycle_id=self.ctx.cycle_id,
+            source_id=source_id,
+            source_type=object_type,
+            source_display_name=display,
+            started=self.ctx.clock.now(),
+            target_type=mapping.target_object if mapping else RESOURCE[object_type],
+            target_id=cds["target_id"] if cds else None,
+            target_display_name=display,
+        )
+
+    async def process(
+        self, object_type: str, source_id: str, source: dict[str, Any] | None, cds: dict[str, Any] | None
+    ) -> Outcome:
+        mapping = mapping_for(self.ctx, object_type)
+        outcome = Outcome(source_id, object_type)
+        if mapping is None:
+            return outcome
+        self.ctx.counters.imported += 1
+        if source is None:
+            return self._hard_deleted(mapping, object_type, source_id, cds, outcome)
+        enriched, details = enrich(self.ctx, object_type, source)
+        display = source.get("userPrincipalName") or source.get("displayName")
+        entitled = not enriched["IsSoftDeleted"]
+        if not entitled and cds is None:
+            if details["Assigned"] == "True":
+                log = self._log(object_type, source_id, display, None)
+                log.step(
+                    "EntryImport",
+                    "import",
+                    "success",
+                    f"Retrieved {object_type} '{display}' from the directory",
+                )
+                log.step(
+                    "EntrySynchronizationScoping",
+                    "scoping",
+                    "skipped",
+                    "Not in scope for provisioning",
+                    details,
+                )
+                log.fail(
+                    "NotEffectivelyEntitled",
+                    "The object is not active or not in scope, and it was never provisioned.",
+                )
+                log.status = "skipped"
+                outcome.log = log
+            return outcome
+        log = self._log(object_type, source_id, display, cds)
+        log.step(
+            "EntryImport", "import", "success", f"Retrieved {object_type} '{display}' from the directory"
+        )
+        log.step(
+            "EntrySynchronizationScoping",
+            "scoping",
+            "success" if entitled else "skipped",
+            "Scoping evaluated",
+            details,
+        )
+        outcome.log = log
+        if not entitled:
+            return self._left_scope(mapping, object_type, enriched, details, cds, outcome)
+        self.ctx.counters.entitled += 1
+        try:
+            if cds is None:
+                await self._match_or_create(mapping, object_type, enriched, outcome)
+            else:
+                await self._update(mapping, object_type, enriched, cds, outcome)
+        except ScimError as exc:
+            if exc.job_level:
+                raise
+            self._escrow(outcome, exc.code, exc.message)
+        return outcome
+
+    # Decisions that only plan
+
+    def _hard_deleted(
+        self,
+        mapping: CompiledObjectMapping,
+        object_type: str,
+        source_id: str,
+        cds: dict[str, Any] | None,
+        outcome: Outcome,
+    ) -> Outcome:
+        if cds is None or not mapping.flow_delete:
+            return outcome
+        outcome.log = self._log(object_type, source_id, cds.get("display_name"), cds)
+        outcome.log.step(
+            "EntryImport", "import", "success", f"{object_type} was permanently deleted in the directory"
+        )
+        return self._plan(outcome, "delete")
+
+    def _left_scope(
+        self,
+        mapping: CompiledObjectMapping,
+        object_type: str,
+        source: dict[str, Any],
+        details: dict[str, str],
+        cds: dict[str, Any],
+        outcome: Outcome,
+    ) -> Outcome:
+        assert outcome.log is not None
+        merely_out_of_scope = details["IsActive"] == "True"
+        if self.ctx.skip_out_of_scope_deletions and merely_out_of_scope:
+            outcome.log.step(
+                "EntrySynchronizationSkip", "export", "skipped", "SkipOutOfScopeDeletions is set"
+            )
+            outcome.log.extra_reason = "SkipOutOfScopeDeletions"  # type: ignore[attr-defined]
+            return outcome
+        if object_type == GROUP:
+            return self._plan(outcome, "delete") if mapping.flow_delete else outcome
+        if cds["state"] == "disabled" or mapping.soft_delete_target is None or not mapping.flow_update:
+            outcome.log.step(
+                "EntrySynchronizationSkip", "export", "skipped", "Already disabled in the target"
+            )
+            outcome.log.extra = {"SkipReason": "RedundantExport"}  # type: ignore[attr-defined]
+            return outcome
+        return self._plan(outcome, "disable")
+
+    def _plan(self, outcome: Outcome, action: str) -> Outcome:
+        outcome.staged = {
+            "source_id": outcome.source_id,
+            "object_type": outcome.object_type,
+            "action": action,
+            "state": "planned",
+            "staged_date_time": self.ctx.clock.now(),
+        }
+        outcome.staged_clear = False
+        assert outcome.log is not None
+        outcome.log.action = action
+        outcome.log.status = "skipped"
+        outcome.log.step(
+            "EntrySynchronizationPlan",
+            "processing",
+            "success",
+            f"Planned: {action}; runs after the deletion guard",
+        )
+        outcome.extra["planned"] = action
+        return outcome
+
+    # Exports
+
+    async def _match_or_create(
+        self, mapping: CompiledObjectMapping, object_type: str, source: dict[str, Any], outcome: Outcome
+    ) -> None:
+        assert outcome.log is not None
+        desired = mapping.values(source, self.ctx.evaluation, creating=True)
+        match = await self._match(mapping, object_type, source, outcome)
+        if match is not None:
+            # Correct every mapped attribute, including ones set in the target but empty here.
+            current = shapes.flatten_resource(match, mapping.targets)
+            current = {k: v for k, v in current.items() if v is not None}
+            await self._patch_to(object_type, match["id"], current, desired, outcome)
+            self._linked(outcome, match["id"], desired, source)
+            return
+        if not mapping.flow_add:
+            outcome.log.step(
+                "EntrySynchronizationSkip", "export", "skipped", "Add is not among the mapping's flow types"
+            )
+            return
+        self.ctx.counters.exports_expected += 1
+        body = shapes.user_resource(desired) if object_type == USER else shapes.group_resource(desired)
+        created = await self.ctx.client.create(RESOURCE[object_type], body)
+        target_id = created.get("id")
+        if not isinstance(target_id, str):
+            raise ScimError(
+                "SystemForCrossDomainIdentityManagementServiceIncompatible", "the created resource has no id"
+            )
+        self.ctx.counters.exported += 1
+        outcome.log.action = "create"
+        outcome.log.status = "success"
+        outcome.log.modified = modified_properties({}, desired)
+        outcome.log.step(
+            "EntryExportAdd",
+            "export",
+            "success",
+            f"{object_type} '{outcome.log.source_display_name}' was created",
+        )
+        outcome.created = True
+        self._linked(outcome, target_id, desired, source)
+
+    async def _match(
+        self, mapping: CompiledObjectMapping, object_type: str, source: dict[str, Any], outcome: Outcome
+    ) -> dict[str, Any] | None:
+        assert outcome.log is not None
+        for flow in mapping.matching:
+            value = mapping.matching_value(flow, source, self.ctx.evaluation)
+            if value in (None, ""):
+                continue
+            params = {"filter": shapes.user_filter(flow.target, str(value))}
+            if object_type == GROUP:
+                params["excludedAttributes"] = "members"
+            found = await self.ctx.client.query(RESOURCE[object_type], params)
+            if len(found) > 1:
+                raise ScimError(
+                    "DuplicateTargetEntries",
+                    f"{len(found)} {RESOURCE[object_type]} in the target have {flow.target} '{value}'; none was chosen.",
+                )
+            if found:
+                outcome.log.step(
+                    "EntryMatching", "matching", "success", f"Matched on {flow.target} '{value}'"
+                )
+                return found[0]
+        outcome.log.step("EntryMatching", "matching", "success", "No matching object in the target")
+        return None
+
+    async def _update(
+        self,
+        mapping: CompiledObjectMapping,
+        object_type: str,
+        source: dict[str, Any],
+        cds: dict[str, Any],
+        outcome: Outcome,
+    ) -> None:
+        assert outcome.log is not None
+        desired = mapping.values(source, self.ctx.evaluation, creating=False)
+        add_only = {f.target for f in mapping.attributes if f.add_only}
+        exported = dict(cds["exported"])
+        old = {k: v for k, v in exported.items() if k not in add_only}
+        if old == desired or not mapping.flow_update:
+            outcome.log.step(
+                "EntrySynchronizationSkip", "export", "skipped", "The source and the target already match"
+            )
+            outcome.log.status = "skipped"
+            outcome.extra["redundant"] = True
+            outcome.cds = None
+            outcome.escrow_clear = True
+            return
+        try:
+            await self._patch_to(object_type, cds["target_id"], old, desired, outcome)
+        except ScimError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted behind our back: forget the link and provision it again.
+            outcome.log.step(
+                "EntryExportUpdate", "export", "warning", "The target object is gone; matching again"
+            )
+            outcome.cds_remove = True
+            await self._match_or_create(mapping, object_type, source, outcome)
+            outcome.cds_remove = outcome.cds is None
+            return
+        kept = {k: v for k, v in exported.items() if k in add_only}
+        self._linked(outcome, cds["target_id"], {**kept, **desired}, source, references=cds["references"])
+
+    async def _patch_to(
+        self, object_type: str, target_id: str, old: dict[str, Any], new: dict[str, Any], outcome: Outcome
+    ) -> None:
+        assert outcome.log is not None
+        operations = shapes.update_operations(old, new, self.ctx.fmt)
+        if not operations:
+            outcome.log.status = "skipped"
+            outcome.log.step(
+                "EntrySynchronizationSkip", "export", "skipped", "The source and the target already match"
+            )
+            return
+        self.ctx.counters.exports_expected += 1
+        await self.ctx.client.patch(RESOURCE[object_type], target_id, shapes.patch_body(operations))
+        self.ctx.counters.exported += 1
+        outcome.log.action = "update"
+        outcome.log.status = "success"
+        outcome.log.modified = modified_properties(old, new)
+        outcome.log.step(
+            "EntryExportUpdate",
+            "export",
+            "success",
+            f"{object_type} '{outcome.log.source_display_name}' was updated",
+        )
+
+    def _linked(
+        self,
+        outcome: Outcome,
+        target_id: str,
+        exported: dict[str, Any],
+        source: dict[str, Any],
+        references: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.ctx.clock.now()
+        assert outcome.log is not None
+        outcome.log.target_id = target_id
+        outcome.cds = {
+            "source_id": outcome.source_id,
+            "object_type": outcome.object_type,
+            "target_id": target_id,
+            "state": "provisioned",
+            "exported": exported,
+            "references": references or {},
+            "display_name": source.get("userPrincipalName") or source.get("displayName"),
+            "created_date_time": now,
+            "updated_date_time": now,
+        }
+        outcome.escrow_clear = True
+
+    def _escrow(self, outcome: Outcome, code: str, message: str, *, reference: bool = False) -> None:
+        now = self.ctx.clock.now()
+        attempts = int(outcome.extra.get("attempts", 0)) + 1
+        outcome.escrow = {
+            "source_id": outcome.source_id,
+            "object_type": outcome.object_type,
+            "reference": reference,
+            "error_code": code,
+            "error_message": message,
+            "attempts": attempts,
+            "first_failed_date_time": outcome.extra.get("first_failed", now),
+            "next_retry_date_time": escrow_retry_at(self.ctx.settings, attempts, now),
+        }
+        outcome.cds = None
+        if reference:
+            self.ctx.counters.reference_failures += 1
+        else:
+            self.ctx.counters.escrowed += 1
+        if outcome.log is not None:
+            outcome.log.fail(
+                code,
+                f"{message} This operation was retried {attempts - 1} times. "
+                f"It will be retried again after {outcome.escrow['next_retry_date_time'].isoformat()}.",
+            )
+            outcome.log.step("EntryExport", "export", "failure", message)
+
+    # Staged disables and deletes, after the guard
+
+    async def run_staged(self, staged: dict[str, Any], cds: dict[str, Any] | None) -> Outcome:
+        object_type = staged["object_type"]
+        outcome = Outcome(staged["source_id"], object_type)
+        outcome.log = self._log(
+            object_type, staged["source_id"], cds.get("display_name") if cds else None, cds
+        )
+        outcome.log.action = staged["action"]
+        if cds is None:
+            outcome.log.status = "skipped"
+            outcome.log.step("EntrySynchronizationSkip", "export", "skipped", "No longer managed by this job")
+            return outcome
+        mapping = mapping_for(self.ctx, object_type)
+        self.ctx.counters.exports_expected += 1
+        try:
+            if staged["action"] == "delete":
+                try:
+                    await self.ctx.client.delete(RESOURCE[object_type], cds["target_id"])
+                except ScimError as exc:
+                    if exc.status != 404:
+                        raise
+                outcome.cds_remove = True
+                outcome.log.step(
+                    "EntryExportDelete", "export", "success", f"{object_type} was deleted in the target"
+                )
+            else:
+                await self.ctx.client.patch(
+                    RESOURCE[object_type],
+                    cds["target_id"],
+                    shapes.patch_body(shapes.disable_operations(self.ctx.fmt)),
+                )
+                exported = dict(cds["exported"])
+                soft = mapping.soft_delete_target if mapping else None
+                if soft:
+                    exported[soft] = "False"
+                outcome.cds = {
+                    **cds,
+                    "state": "disabled",
+                    "exported": exported,
+                    "updated_date_time": self.ctx.clock.now(),
+                }
+                outcome.cds.pop("job_id", None)
+                outcome.log.step(
+                    "EntryExportUpdate", "export", "success", f"{object_type} was disabled in the target"
+                )
+            self.ctx.counters.exported += 1
+            outcome.log.status = "success"
+            outcome.escrow_clear = True
+        except ScimError as exc:
+            if exc.job_level:
+                raise
+            self._escrow(outcome, exc.code, exc.message)
+        return outcome
+
+    # References: manager and group members, once the objects they point at exist
+
+    async def references(
+        self,
+        object_type: str,
+        cds: dict[str, Any],
+        desired_sources: list[str],
+        target_ids: dict[str, str],
+        provisioned: set[str],
+    ) -> Outcome | None:
+        """Bring the manager (users) or members (groups) in the target to the desired set."""
+        mapping = mapping_for(self.ctx, object_type)
+        attribute = "manager" if object_type == USER else "members"
+        if mapping is None or attribute not in mapping.references or cds["state"] != "provisioned":
+            return None
+        current = list(cds["references"].get(attribute) or [])
+        # Reference only what is provisioned; a disabled member or manager is kept, not added.
+        desired = [s for s in desired_sources if s in target_ids and (s in current or s in provisioned)]
+        if sorted(current) == sorted(desired):
+            return None
+        outcome = Outcome(cds["source_id"], object_type, staged_clear=False)
+        outcome.log = self._log(object_type, cds["source_id"], cds.get("display_name"), cds)
+        outcome.log.action = "update"
+        self.ctx.counters.imported_reference_deltas += 1
+        self.ctx.counters.exports_expected += 1
+        try:
+            if object_type == USER:
+                manager = target_ids[desired[0]] if desired else None
+                ops = shapes.manager_operations(manager, self.ctx.fmt)
+                await self.ctx.client.patch("Users", cds["target_id"], shapes.patch_body(ops))
+            else:
+                add = [target_ids[s] for s in desired if s not in current]
+                remove = [target_ids[s] for s in current if s not in desired and s in target_ids]
+                for batch in shapes.member_operations(
+                    add, remove, self.ctx.fmt, batch_size=self.ctx.settings.member_batch_size
+                ):
+                    await self.ctx.client.patch("Groups", cds["target_id"], shapes.patch_body(batch))
+            self.ctx.counters.exported += 1
+            outcome.log.status = "success"
+            outcome.log.modified = [
+                {"displayName": attribute, "oldValue": ";".join(current), "newValue": ";".join(desired)}
+            ]
+            outcome.log.step("EntryExportUpdate", "export", "success", f"Updated {attribute}")
+            outcome.cds = {
+                **cds,
+                "references": {**cds["references"], attribute: desired},
+                "updated_date_time": self.ctx.clock.now(),
+            }
+            outcome.cds.pop("job_id", None)
+        except ScimError as exc:
+            if exc.job_level:
+                raise
+            self._escrow(outcome, exc.code, exc.message, reference=True)
+        return outcome

@@ -1,0 +1,199 @@
+"""The job's `status` (synchronizationStatus) as the engine changes it: progress during a
+cycle, the executions and counters at its end, steady state, quarantine, the next cycle.
+
+Every write re-reads the status inside a guarded transaction and changes only the engine's
+fields, so a pause or restart the API commits meanwhile is never overwritten.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+
+from provisiond.clock import Clock
+from provisiond.connectors.scim_client import ScimError
+from provisiond.engine.context import CycleContext
+from provisiond.engine.policy import EngineSettings, quarantine_next_attempt
+from provisiond.graph.base import format_datetime, parse_duration
+from provisiond.store import engine_state as state
+from provisiond.store.db import Database
+from provisiond.store.engine_state import GenerationChanged
+
+ENTRY_TYPES = {"User": "user", "Group": "group"}
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class StatusWriter:
+    def __init__(self, db: Database, clock: Clock, job_id: str, generation: int, owner: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.job_id = job_id
+        self.generation = generation
+        self.owner = owner
+
+    def _update(self, change: Any, extra: dict[str, Any] | None = None) -> None:
+        try:
+            with state.guarded(self.db, self.job_id, self.generation) as conn:
+                job = state.get_job(conn, self.job_id)
+                assert job is not None
+                status = copy.deepcopy(job["status"])
+                values = dict(extra or {})
+                change(status, job, values)
+                values["status"] = status
+                state.update_job(conn, self.job_id, values)
+        except GenerationChanged:
+            pass  # a restart owns the status now
+
+    def progress(self, ctx: CycleContext) -> None:
+        now = self.clock.now()
+
+        def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
+            status["progress"] = [
+                {
+                    "completedUnits": ctx.counters.imported,
+                    "totalUnits": max(ctx.counters.imported, ctx.total_units),
+                    "units": "objects",
+                    "progressObservationDateTime": format_datetime(now),
+                }
+            ]
+
+        self._update(change)
+
+    def finish_succeeded(self, ctx: CycleContext) -> None:
+        now = self.clock.now()
+        counters = ctx.counters
+        outcome = "EntryLevelErrors" if counters.escrowed or counters.reference_failures else "Succeeded"
+        execution = counters.execution(outcome, ctx.began, now, None)
+
+        def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
+            status["lastExecution"] = execution
+            if outcome == "Succeeded":
+                status["lastSuccessfulExecution"] = execution
+            if counters.exported:
+                status["lastSuccessfulExecutionWithExports"] = execution
+            if counters.exports_expected == 0:
+                if status.get("steadyStateFirstAchievedTime", "").startswith("0001"):
+                    status["steadyStateFirstAchievedTime"] = format_datetime(now)
+                status["steadyStateLastAchievedTime"] = format_datetime(now)
+            status["quarantine"] = None
+            status["countSuccessiveCompleteFailures"] = 0
+            status["progress"] = []
+            status["synchronizedEntryCountByType"] = self._entry_counts()
+            if job["schedule_state"] == "Active":
+                status["code"] = "Active"
+            values["cycle_due_at"] = _next_cycle(job, now)
+
+        self._update(change)
+
+    def finish_quarantined(
+        self, ctx: CycleContext, reason: str, message: str, *, failed: bool = False
+    ) -> None:
+        now = self.clock.now()
+        settings = ctx.settings
+        error = {"code": reason, "message": message, "tenantActionable": True}
+        execution = ctx.counters.execution("Failed" if failed else "EntryLevelErrors", ctx.began, now, error)
+        self._quarantine(now, reason, error, execution, settings, failed=failed)
+
+    def quarantine_exception(self, ctx: CycleContext, exc: ScimError) -> None:
+        now = self.clock.now()
+        error = {"code": exc.code, "message": exc.message, "tenantActionable": True}
+        execution = ctx.counters.execution("Failed", ctx.began, now, error)
+        self._quarantine(now, "EncounteredQuarantineException", error, execution, ctx.settings, failed=True)
+
+    def _quarantine(
+        self,
+        now: datetime,
+        reason: str,
+        error: dict[str, Any],
+        execution: dict[str, Any],
+        settings: EngineSettings,
+        *,
+        failed: bool,
+    ) -> None:
+        def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
+            previous = status.get("quarantine") or {}
+            series_began = _parse(previous.get("seriesBegan")) or now
+            next_attempt = quarantine_next_attempt(series_began, now)
+            status["quarantine"] = {
+                "currentBegan": format_datetime(now),
+                "error": error,
+                "nextAttempt": format_datetime(next_attempt),
+                "reason": reason,
+                "seriesBegan": format_datetime(series_began),
+                "seriesCount": int(previous.get("seriesCount") or 0) + 1,
+            }
+            status["lastExecution"] = execution
+            status["progress"] = []
+            status["synchronizedEntryCountByType"] = self._entry_counts()
+            if failed:
+                status["countSuccessiveCompleteFailures"] = (
+                    int(status.get("countSuccessiveCompleteFailures") or 0) + 1
+                )
+            if now - series_began > settings.quarantine_disable_after:
+                # Quarantined for more than four weeks: the job stops running (reference §3).
+                values["schedule_state"] = "Disabled"
+                values["cycle_due_at"] = None
+                status["code"] = "Paused"
+            else:
+                status["code"] = "Quarantine" if job["schedule_state"] == "Active" else status.get("code")
+                values["cycle_due_at"] = next_attempt if job["schedule_state"] == "Active" else None
+
+        self._update(change)
+
+    def finish_failed(self, began: datetime, code: str, message: str, settings: EngineSettings) -> None:
+        """A cycle that could not start its work (no endpoint configured, a broken schema)."""
+        now = self.clock.now()
+        error = {"code": code, "message": message, "tenantActionable": True}
+
+        def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
+            status["lastExecution"] = {
+                **_empty_execution(),
+                "error": error,
+                "state": "Failed",
+                "timeBegan": format_datetime(began),
+                "timeEnded": format_datetime(now),
+            }
+            status["countSuccessiveCompleteFailures"] = (
+                int(status.get("countSuccessiveCompleteFailures") or 0) + 1
+            )
+            values["cycle_due_at"] = _next_cycle(job, now)
+
+        self._update(change)
+
+    def stopped(self, ctx: CycleContext) -> None:
+        """Paused or shutting down: keep the progress, schedule nothing (start resumes)."""
+        self.progress(ctx)
+
+    def _entry_counts(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            counts = state.cds_counts(conn, self.job_id)
+        return [{"key": ENTRY_TYPES.get(k, k.lower()), "value": v} for k, v in sorted(counts.items())]
+
+
+def _empty_execution() -> dict[str, Any]:
+    return {
+        "activityIdentifier": None,
+        "countEntitled": 0,
+        "countEntitledForProvisioning": 0,
+        "countEscrowed": 0,
+        "countEscrowedRaw": 0,
+        "countExported": 0,
+        "countExports": 0,
+        "countImported": 0,
+        "countImportedDeltas": 0,
+        "countImportedReferenceDeltas": 0,
+    }
+
+
+def _next_cycle(job: dict[str, Any], now: datetime) -> datetime | None:
+    if job["schedule_state"] != "Active":
+        return None
+    try:
+        interval = parse_duration(job["schedule_interval"])
+    except ValueError:
+        interval = timedelta(minutes=40)
+    return now + interval

@@ -1,0 +1,57 @@
+"""Repository of provisioning log records: newest first, keyset-paged, filtered by OData."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, and_, or_, select
+
+from provisiond.graph.odata import FilterNode
+from provisiond.store.odata_sql import compile_filter
+from provisiond.store.tables import provisioning_logs, service_principals
+
+Record = dict[str, Any]
+
+t = provisioning_logs
+FILTER_COLUMNS: dict[str, Column[Any]] = {
+    "id": t.c.id,
+    "jobId": t.c.job_id,
+    "cycleId": t.c.cycle_id,
+    "changeId": t.c.change_id,
+    "activityDateTime": t.c.activity_date_time,
+    "provisioningAction": t.c.action,
+    "statusInfo/status": t.c.status,
+    "provisioningStatusInfo/status": t.c.status,
+    "sourceIdentity/id": t.c.source_id,
+    "targetIdentity/id": t.c.target_id,
+    "servicePrincipal/id": t.c.service_principal_id,
+}
+
+
+def page(
+    conn: Connection, node: FilterNode | None, after: tuple[datetime, str] | None, limit: int
+) -> list[Record]:
+    query = select(t)
+    if node is not None:
+        query = query.where(compile_filter(node, FILTER_COLUMNS))
+    if after is not None:
+        time, log_id = after
+        query = query.where(
+            or_(t.c.activity_date_time < time, and_(t.c.activity_date_time == time, t.c.id > log_id))
+        )
+    query = query.order_by(t.c.activity_date_time.desc(), t.c.id).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def service_principal_names(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(service_principals.c.id, service_principals.c.display_name).where(
+            service_principals.c.id.in_(ids)
+        )
+    )
+    return {r.id: r.display_name for r in rows}

@@ -1,0 +1,173 @@
+"""Driving the engine end to end: a live server with its scheduler, a real SCIM target."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from tests.api.helpers import make_app, make_job, make_user
+from tests.conftest import LiveServer, ScimTarget, run_server
+
+from provisiond.api.app import build_scheduler, create_app
+from provisiond.clock import SystemClock
+from provisiond.config import Settings
+from provisiond.store import engine_state
+from provisiond.store.db import Database
+
+DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
+
+
+def start_engine_server(settings: Settings, db: Database) -> tuple[LiveServer, Callable[[], None]]:
+    clock = SystemClock()
+    scheduler = build_scheduler(settings, db, clock)
+    scheduler.poll_seconds = 0.2
+    scheduler.debounce = scheduler.debounce * 0.2
+    url, server, thread = run_server(create_app(settings, db, clock, scheduler=scheduler))
+    scheduler.start()
+
+    def stop() -> None:
+        scheduler.stop()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return LiveServer(url, settings, db), stop
+
+
+@pytest.fixture
+def engine_server(db: Database, settings: Settings) -> Iterator[LiveServer]:
+    """The API and the scheduler in one process (as `provisiond serve`), on both databases."""
+    server, stop = start_engine_server(settings, db)
+    yield server
+    stop()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Provisioned:
+    server: LiveServer
+    scim: ScimTarget
+    client: httpx.Client
+    sp_id: str
+    job_id: str
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def sync(self) -> str:
+        return f"/servicePrincipals/{self.sp_id}/synchronization"
+
+    @property
+    def job_url(self) -> str:
+        return f"{self.sync}/jobs/{self.job_id}"
+
+    def job_row(self) -> dict[str, Any]:
+        with self.server.db.read() as conn:
+            row = engine_state.get_job(conn, self.job_id)
+        assert row is not None
+        return row
+
+    def ended(self) -> str | None:
+        last = self.job_row()["status"].get("lastExecution")
+        return last["timeEnded"] if last else None
+
+    def wait_cycle(self, previous: str | None, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until a cycle that ended after `previous` is recorded and no cycle is running."""
+
+        def done() -> dict[str, Any] | None:
+            row = self.job_row()
+            last = row["status"].get("lastExecution")
+            if last and last["timeEnded"] != previous and row["lease_owner"] is None:
+                return row
+            return None
+
+        return dict(wait_for(done, timeout, "a cycle to finish"))
+
+    def wait_idle(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the job has caught up with the change log and nothing is running."""
+        from provisiond.store.changelog import last_seq
+
+        def caught_up() -> dict[str, Any] | None:
+            with self.server.db.read() as conn:
+                head = last_seq(conn)
+            row = self.job_row()
+            if row["watermark"] is not None and row["watermark"] >= head and row["lease_owner"] is None:
+                due = row["cycle_due_at"]
+                if due is None or due.timestamp() > time.time() + 5:
+                    return row
+            return None
+
+        return dict(wait_for(caught_up, timeout, "the job to catch up"))
+
+    def assign(self, principal_id: str) -> dict[str, Any]:
+        body = {"principalId": principal_id, "resourceId": self.sp_id, "appRoleId": DEFAULT_ACCESS}
+        response = self.client.post(f"/servicePrincipals/{self.sp_id}/appRoleAssignedTo", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def target_users(self) -> dict[str, dict[str, Any]]:
+        return {u["userName"]: u for u in self.scim.resources("Users")}
+
+    def target_groups(self) -> dict[str, dict[str, Any]]:
+        return {g["displayName"]: g for g in self.scim.resources("Groups")}
+
+
+def provision(
+    server: LiveServer,
+    scim: ScimTarget,
+    *,
+    users: int = 3,
+    assign: bool = True,
+    settings: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    start: bool = True,
+) -> Provisioned:
+    client = server.client()
+    app = make_app(client)
+    sp_id = app["servicePrincipal"]["id"]
+    job = make_job(client, sp_id)
+    setup = Provisioned(server, scim, client, sp_id, job["id"])
+    for i in range(users):
+        user = make_user(
+            client, f"user{i}", givenName=f"Given{i}", surname=f"Sur{i}", mail=f"user{i}@contoso.example"
+        )
+        setup.users[user["userPrincipalName"]] = user
+    group = client.post(
+        "/groups",
+        json={
+            "displayName": "Engineering",
+            "mailEnabled": False,
+            "mailNickname": "eng",
+            "securityEnabled": True,
+            "members@odata.bind": [
+                f"https://graph.microsoft.com/v1.0/directoryObjects/{u['id']}" for u in setup.users.values()
+            ],
+        },
+    )
+    assert group.status_code == 201, group.text
+    setup.groups["Engineering"] = group.json()
+    if assign:
+        setup.assign(group.json()["id"])
+    values = {"BaseAddress": scim.url, "SecretToken": scim.token, "SyncAll": "false", **(secrets or {})}
+    response = client.put(
+        f"{setup.sync}/secrets", json={"value": [{"key": k, "value": v} for k, v in values.items()]}
+    )
+    assert response.status_code == 204, response.text
+    if settings:
+        body = {"synchronizationJobSettings": [{"name": k, "value": v} for k, v in settings.items()]}
+        assert client.patch(setup.job_url, json=body).status_code == 204
+    if start:
+        assert client.post(f"{setup.job_url}/start").status_code == 204
+    return setup
