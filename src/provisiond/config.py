@@ -32,6 +32,8 @@ class Settings:
     jwt_issuer: str | None = None
     audiences: tuple[str, ...] = DEFAULT_AUDIENCES
     secrets_key: str | None = None
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -47,6 +49,12 @@ class Settings:
             if env.get("PROVISIOND_AUDIENCES")
             else None,
             "secrets_key": env.get("PROVISIOND_SECRETS_KEY"),
+            "lease_seconds": float(env["PROVISIOND_LEASE_SECONDS"])
+            if env.get("PROVISIOND_LEASE_SECONDS")
+            else None,
+            "poll_seconds": float(env["PROVISIOND_POLL_SECONDS"])
+            if env.get("PROVISIOND_POLL_SECONDS")
+            else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -53,7 +53,13 @@ def build_scheduler(settings: Settings, db: Database, clock: Clock) -> Scheduler
         with db.read() as conn:
             return {k: box.open(v) for k, v in sync_repo.secrets(conn, service_principal_id).items()}
 
-    return Scheduler(db, clock, CycleRunner(db, clock, secrets))
+    return Scheduler(
+        db,
+        clock,
+        CycleRunner(db, clock, secrets),
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
 
 
 def create_app(

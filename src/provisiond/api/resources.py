@@ -6,12 +6,15 @@ for a few, in); a property not listed here gets a 400 naming it.
 
 from __future__ import annotations
 
-from provisiond.graph.directory import USER_DEFAULT_SELECT, Application, Group, ServicePrincipal, User
-from provisiond.graph.odata import FilterableProperty, ResourceQuerySpec
+from collections.abc import Mapping
 
-_TEXT = frozenset({"eq", "ne", "startswith", "in"})
-_EXACT = frozenset({"eq", "ne", "in"})
-_BOOL = frozenset({"eq", "ne"})
+from provisiond.graph.directory import USER_DEFAULT_SELECT, Application, Group, ServicePrincipal, User
+from provisiond.graph.odata import FilterableProperty, FilterOp, ResourceQuerySpec
+
+TEXT: frozenset[FilterOp] = frozenset({"eq", "ne", "startswith", "in"})
+EXACT: frozenset[FilterOp] = frozenset({"eq", "ne", "in"})
+BOOL: frozenset[FilterOp] = frozenset({"eq", "ne"})
+RANGE: frozenset[FilterOp] = frozenset({"eq", "ne", "ge", "le", "gt", "lt"})
 
 
 def _wire_names(model: type) -> list[str]:
@@ -21,7 +24,7 @@ def _wire_names(model: type) -> list[str]:
 def _spec(
     type_name: str,
     model: type,
-    filterable: dict[str, FilterableProperty],
+    filterable: Mapping[str, FilterableProperty],
     default_select: list[str] | None = None,
 ) -> ResourceQuerySpec:
     return ResourceQuerySpec(
@@ -33,14 +36,14 @@ def _spec(
 
 
 def _text(*names: str) -> dict[str, FilterableProperty]:
-    return {n: FilterableProperty("string", _TEXT) for n in names}
+    return {n: FilterableProperty("string", TEXT) for n in names}
 
 
 USER = _spec(
     "microsoft.graph.user",
     User,
     {
-        "id": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
         **_text(
             "userPrincipalName",
             "displayName",
@@ -63,8 +66,8 @@ USER = _spec(
             "userType",
             "mobilePhone",
         ),
-        "accountEnabled": FilterableProperty("bool", _BOOL),
-        "createdDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le"})),
+        "accountEnabled": FilterableProperty("bool", BOOL),
+        "createdDateTime": FilterableProperty("datetime", RANGE),
     },
 )
 # Graph v1.0 returns a default subset of user properties when no $select is given; beta returns all.
@@ -74,11 +77,11 @@ GROUP = _spec(
     "microsoft.graph.group",
     Group,
     {
-        "id": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
         **_text("displayName", "description", "mailNickname", "mail"),
-        "mailEnabled": FilterableProperty("bool", _BOOL),
-        "securityEnabled": FilterableProperty("bool", _BOOL),
-        "createdDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le"})),
+        "mailEnabled": FilterableProperty("bool", BOOL),
+        "securityEnabled": FilterableProperty("bool", BOOL),
+        "createdDateTime": FilterableProperty("datetime", RANGE),
     },
 )
 
@@ -86,8 +89,8 @@ APPLICATION = _spec(
     "microsoft.graph.application",
     Application,
     {
-        "id": FilterableProperty("string", _EXACT),
-        "appId": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
+        "appId": FilterableProperty("string", EXACT),
         **_text("displayName"),
     },
 )
@@ -96,10 +99,10 @@ SERVICE_PRINCIPAL = _spec(
     "microsoft.graph.servicePrincipal",
     ServicePrincipal,
     {
-        "id": FilterableProperty("string", _EXACT),
-        "appId": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
+        "appId": FilterableProperty("string", EXACT),
         **_text("displayName", "servicePrincipalType"),
-        "accountEnabled": FilterableProperty("bool", _BOOL),
+        "accountEnabled": FilterableProperty("bool", BOOL),
     },
 )
 
@@ -107,8 +110,8 @@ JOB = ResourceQuerySpec(
     type_name="microsoft.graph.synchronizationJob",
     properties=["id", "templateId", "schedule", "status", "synchronizationJobSettings"],
     filterable={
-        "id": FilterableProperty("string", _EXACT),
-        "templateId": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
+        "templateId": FilterableProperty("string", EXACT),
     },
 )
 
@@ -125,8 +128,8 @@ TEMPLATE = ResourceQuerySpec(
         "schema",
     ],
     filterable={
-        "id": FilterableProperty("string", _EXACT),
-        "factoryTag": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
+        "factoryTag": FilterableProperty("string", EXACT),
     },
 )
 
@@ -139,7 +142,7 @@ SECRET = ResourceQuerySpec(
 DIRECTORY_DEFINITION = ResourceQuerySpec(
     type_name="microsoft.graph.directoryDefinition",
     properties=["id", "discoverabilities", "discoveryDateTime", "name", "objects", "readOnly", "version"],
-    filterable={"id": FilterableProperty("string", _EXACT), "name": FilterableProperty("string", _EXACT)},
+    filterable={"id": FilterableProperty("string", EXACT), "name": FilterableProperty("string", EXACT)},
 )
 
 ASSIGNMENT = ResourceQuerySpec(

@@ -150,6 +150,7 @@ class ObjectProcessor:
         )
         outcome.log = log
         if not entitled:
+            assert cds is not None
             return self._left_scope(mapping, object_type, enriched, details, cds, outcome)
         self.ctx.counters.entitled += 1
         try:

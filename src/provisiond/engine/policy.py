@@ -40,7 +40,8 @@ class EngineSettings:
 
         def number(name: str, fallback: float) -> float:
             try:
-                return float(values[name]) if values.get(name) not in (None, "") else fallback
+                value = values.get(name)
+                return float(str(value)) if value not in (None, "") else fallback
             except (TypeError, ValueError):
                 return fallback
 

@@ -211,27 +211,32 @@ class _Fields:
         return naive.replace(tzinfo=zone).astimezone(UTC)
 
 
+Setter = Callable[[_Fields, str], None]
+"""How the text one format token matched updates the fields."""
+
+
 def _two_digit_year(text: str) -> int:
     """.NET's TwoDigitYearMax is 2049: 00-49 are 2000s, 50-99 are 1900s."""
     year = int(text)
     return year + (2000 if year < 50 else 1900) if len(text) <= 2 else year
 
 
-def _parse_offset(text: str) -> timedelta:
+def _parse_offset(text: str) -> timedelta | None:
+    """`Z`, `+08`, `+08:00` or `+0800` as an offset; "" (an optional `K`) is no offset."""
+    if not text:
+        return None
     if text.upper() == "Z":
         return timedelta(0)
+    digits = text[1:].replace(":", "")
+    hours, minutes = (digits[:-2], digits[-2:]) if len(digits) > 2 else (digits, "0")
     sign = -1 if text[0] == "-" else 1
-    hours, _, minutes = text[1:].partition(":")
-    return sign * timedelta(hours=int(hours), minutes=int(minutes or 0))
+    return sign * timedelta(hours=int(hours), minutes=int(minutes))
 
 
-def _name_index(names: tuple[str, ...], text: str) -> int:
-    lowered = [name.lower() for name in names]
-    folded = text.lower()
-    return lowered.index(folded) + 1 if folded in lowered else [n[:3] for n in lowered].index(folded) + 1
+_MONTH_NUMBERS = {name.lower(): number for number, full in enumerate(MONTHS, 1) for name in (full, full[:3])}
 
 
-def _set(attr: str, convert: Callable[[str], object]) -> Callable[[_Fields, str], None]:
+def _set(attr: str, convert: Callable[[str], object]) -> Setter:
     return lambda fields, text: setattr(fields, attr, convert(text))
 
 
@@ -255,37 +260,47 @@ def _names_pattern(names: tuple[str, ...], count: int) -> str:
     return "|".join(name[:3] if count == 3 else name for name in names)
 
 
-def _token_rule(token: _Token) -> tuple[str, Callable[[_Fields, str], None]]:
+def _token_rule(token: _Token) -> tuple[str, Setter]:
     """The regex fragment a token matches and how the matched text updates the fields."""
     n = token.count
     digits = r"\d{1,2}" if n == 1 else r"\d{2}"
-    rules: dict[str, tuple[str, Callable[[_Fields, str], None]]] = {
-        "y": (
-            r"\d{1,2}" if n == 1 else r"\d{2}" if n == 2 else rf"\d{{{max(n, 4)}}}",
-            _set("year", _two_digit_year),
-        ),
-        "M": (digits, _set("month", int))
-        if n < 3
-        else (_names_pattern(MONTHS, n), _set("month", lambda t: _name_index(MONTHS, t))),
-        "d": (digits, _set("day", int)) if n < 3 else (_names_pattern(DAYS, n), _ignore),
-        "h": (digits, _set_hour12),
-        "H": (digits, _set("hour", int)),
-        "m": (digits, _set("minute", int)),
-        "s": (digits, _set("second", int)),
-        "f": (rf"\d{{{min(n, 7)}}}", _set("microsecond", _fraction_micros)),
-        "F": (rf"\d{{0,{min(n, 7)}}}", _set("microsecond", _fraction_micros)),
-        "t": ("[AaPp]" if n == 1 else "[AaPp][Mm]", _set_pm),
-        "z": (r"[+-]\d{1,2}" if n < 3 else r"[+-]\d{2}:\d{2}", _set("offset", _parse_offset)),
-        "K": (r"Z|[+-]\d{2}:\d{2}|", _set("offset", lambda t: _parse_offset(t) if t else None)),
-        "g": (r"A\.?D\.?|", _ignore),
-    }
-    return rules[token.kind]
+    match token.kind:
+        case "y":
+            return (digits if n <= 2 else rf"\d{{{max(n, 4)}}}"), _set("year", _two_digit_year)
+        case "M" if n >= 3:
+            return _names_pattern(MONTHS, n), _set("month", lambda text: _MONTH_NUMBERS[text.lower()])
+        case "M":
+            return digits, _set("month", int)
+        case "d" if n >= 3:
+            return _names_pattern(DAYS, n), _ignore
+        case "d":
+            return digits, _set("day", int)
+        case "h":
+            return digits, _set_hour12
+        case "H":
+            return digits, _set("hour", int)
+        case "m":
+            return digits, _set("minute", int)
+        case "s":
+            return digits, _set("second", int)
+        case "f":
+            return rf"\d{{{min(n, 7)}}}", _set("microsecond", _fraction_micros)
+        case "F":
+            return rf"\d{{0,{min(n, 7)}}}", _set("microsecond", _fraction_micros)
+        case "t":
+            return ("[AP]" if n == 1 else "[AP]M"), _set_pm
+        case "z":
+            return (r"[+-]\d{1,2}" if n < 3 else r"[+-]\d{2}:\d{2}"), _set("offset", _parse_offset)
+        case "K":
+            return r"Z|[+-]\d{2}:\d{2}|", _set("offset", _parse_offset)
+        case _:  # "g": the era
+            return r"A\.?D\.?|", _ignore
 
 
 @lru_cache(maxsize=256)
-def _exact_pattern(fmt: str) -> tuple[re.Pattern[str], tuple[Callable[[_Fields, str], None], ...]]:
+def _exact_pattern(fmt: str) -> tuple[re.Pattern[str], tuple[Setter, ...]]:
     parts: list[str] = []
-    setters: list[Callable[[_Fields, str], None]] = []
+    setters: list[Setter] = []
     for token in _tokens(fmt):
         if token.kind == "literal":
             parts.append(re.escape(token.literal))
@@ -325,16 +340,6 @@ _US = re.compile(
 )
 
 
-def _offset_from_match(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    if text.upper() == "Z":
-        return timedelta(0)
-    digits = text[1:].replace(":", "")
-    sign = -1 if text[0] == "-" else 1
-    return sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-
-
 def parse_datetime(text: str) -> datetime:
     """A date in ISO 8601 (with or without time or offset, `2020-03-16-07:00` included) or Entra's
     own `M/d/yyyy h:mm:ss tt`, as UTC: what CDate accepts in Entra's documented examples."""
@@ -354,7 +359,7 @@ def parse_datetime(text: str) -> datetime:
         microsecond=_fraction_micros(parts["fraction"] or ""),
         pm=designator == "PM" if designator else None,
         twelve_hour=bool(designator),
-        offset=_offset_from_match(parts["offset"]),
+        offset=_parse_offset(parts["offset"] or ""),
     )
     return fields.to_datetime()
 

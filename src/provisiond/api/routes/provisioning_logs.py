@@ -12,12 +12,12 @@ from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import api_version, collection, list_query_options
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
+from provisiond.api.resources import EXACT, RANGE
 from provisiond.graph.odata import FilterableProperty, ODataError, ResourceQuerySpec, decode_skiptoken
 from provisiond.graph.provisioning import provisioning_summary
 
 router = APIRouter()
 
-_EXACT = frozenset({"eq", "ne", "in"})
 SPEC = ResourceQuerySpec(
     type_name="microsoft.graph.provisioningObjectSummary",
     properties=[
@@ -41,17 +41,17 @@ SPEC = ResourceQuerySpec(
         "modifiedProperties",
     ],
     filterable={
-        "id": FilterableProperty("string", _EXACT),
-        "jobId": FilterableProperty("string", _EXACT),
-        "cycleId": FilterableProperty("string", _EXACT),
-        "changeId": FilterableProperty("string", _EXACT),
-        "activityDateTime": FilterableProperty("datetime", frozenset({"eq", "ne", "ge", "le", "gt", "lt"})),
-        "provisioningAction": FilterableProperty("string", _EXACT),
-        "statusInfo/status": FilterableProperty("string", _EXACT),
-        "provisioningStatusInfo/status": FilterableProperty("string", _EXACT),
-        "sourceIdentity/id": FilterableProperty("string", _EXACT),
-        "targetIdentity/id": FilterableProperty("string", _EXACT),
-        "servicePrincipal/id": FilterableProperty("string", _EXACT),
+        "id": FilterableProperty("string", EXACT),
+        "jobId": FilterableProperty("string", EXACT),
+        "cycleId": FilterableProperty("string", EXACT),
+        "changeId": FilterableProperty("string", EXACT),
+        "activityDateTime": FilterableProperty("datetime", RANGE),
+        "provisioningAction": FilterableProperty("string", EXACT),
+        "statusInfo/status": FilterableProperty("string", EXACT),
+        "provisioningStatusInfo/status": FilterableProperty("string", EXACT),
+        "sourceIdentity/id": FilterableProperty("string", EXACT),
+        "targetIdentity/id": FilterableProperty("string", EXACT),
+        "servicePrincipal/id": FilterableProperty("string", EXACT),
     },
 )
 
