@@ -389,6 +389,11 @@ def test_mid_start_below_one_is_an_evaluation_error() -> None:
         evaluate('Mid("John Doe", 0, 2)')
 
 
+def test_instr_start_below_one_is_an_evaluation_error() -> None:
+    with pytest.raises(ExpressionEvaluationError, match="InStr: start must be 1 or more"):
+        evaluate('InStr("abc", "b", 0)')
+
+
 def test_instr_text_compare_ignores_case_and_missing_is_zero() -> None:
     assert evaluate('InStr("repEated","e",3,vbTextCompare)') == 4
     assert evaluate('InStr("repEated","e",3,"vbTextCompare")') == 4

@@ -58,6 +58,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from provisiond.graph.enums import AttributeType
@@ -296,9 +297,10 @@ def _mid(args: Arguments) -> str | None:
     _optional("compareType"),
 )
 def _in_str(args: Arguments) -> int | None:
-    haystack, needle, start = args.string(0), args.string(1), args.integer(2) or 1
+    haystack, needle, start = args.string(0), args.string(1), args.integer(2)
     if haystack is None or needle is None:
         return None
+    start = 1 if start is None else start
     if start < 1:
         raise ValueError(f"start must be 1 or more (got {start})")
     if _is_text_compare(args.string(3)):
@@ -821,7 +823,7 @@ def _random_string(args: Arguments) -> str:
     return "".join(chosen)
 
 
-FUNCTION_SIGNATURES: Mapping[str, FunctionSignature] = {
-    name: FUNCTIONS[name].signature for name in sorted(FUNCTIONS)
-}
+FUNCTION_SIGNATURES: Mapping[str, FunctionSignature] = MappingProxyType(
+    {name: FUNCTIONS[name].signature for name in sorted(FUNCTIONS)}
+)
 """Every function's signature by name, in name order: what `schema/functions` serves."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from provisiond.graph.enums import AttributeType, ScopeOperatorMultiValuedComparisonType, ScopeOperatorType
@@ -228,7 +229,9 @@ _RULES: Final = (
 )
 _RULES_BY_NAME: Final = {rule.schema.name.casefold(): rule for rule in _RULES}
 
-FILTER_OPERATORS: Final[Mapping[str, FilterOperator]] = {rule.schema.name: rule.schema for rule in _RULES}
+FILTER_OPERATORS: Final[Mapping[str, FilterOperator]] = MappingProxyType(
+    {rule.schema.name: rule.schema for rule in _RULES}
+)
 """Every scoping operator by its exact name: what `schema/filterOperators` serves."""
 
 
