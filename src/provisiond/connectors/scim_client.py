@@ -155,6 +155,11 @@ class ScimClient:
 
 
 def _retryable(error: ScimError) -> bool:
+    # A timed-out request is not retried within the cycle: it already held a slot for the whole
+    # time limit, and a write may have been applied; it is escrowed and retried later (Entra:
+    # Timeout is "automatically retried" through escrow), when matching finds a late create.
+    if error.code == "Timeout":
+        return False
     return error.status in (429, 500, 502, 503, 504) or error.status is None
 
 

@@ -273,19 +273,12 @@ class CycleRunner:
         with self.db.read() as conn:
             cds = state.cds_get(conn, ctx.job_id, list(ids))
             escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
-        processor = ObjectProcessor(ctx)
-
-        async def one(source_id: str) -> Outcome:
-            outcome_seed = escrowed.get(source_id)
-            outcome = await processor.process(
-                object_type, source_id, sources.get(source_id), cds.get(source_id)
+        processor = ObjectProcessor(ctx, escrowed)
+        return list(
+            await asyncio.gather(
+                *(processor.process(object_type, i, sources.get(i), cds.get(i)) for i in ids)
             )
-            if outcome.escrow is not None and outcome_seed is not None:
-                outcome.escrow["attempts"] = outcome_seed["attempts"] + 1
-                outcome.escrow["first_failed_date_time"] = outcome_seed["first_failed_date_time"]
-            return outcome
-
-        return list(await asyncio.gather(*(one(i) for i in ids)))
+        )
 
     async def _references(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
         users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]

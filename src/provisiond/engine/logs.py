@@ -55,6 +55,9 @@ class LogEntry:
         self.error_category = category
 
     def record(self, ended: datetime) -> dict[str, Any]:
+        # Stored at the precision the API shows (milliseconds), so that filtering on a shown
+        # activityDateTime (`le`, `eq`) finds the entry it was read from.
+        ended = ended.replace(microsecond=ended.microsecond // 1000 * 1000)
         return {
             "id": str(uuid.uuid4()),
             "job_id": self.job_id,

@@ -81,8 +81,10 @@ def enrich(
 
 
 class ObjectProcessor:
-    def __init__(self, ctx: CycleContext) -> None:
+    def __init__(self, ctx: CycleContext, escrowed: dict[str, dict[str, Any]] | None = None) -> None:
         self.ctx = ctx
+        # The objects' pending escrows: a new failure continues their series (attempts, backoff).
+        self.escrowed = escrowed or {}
 
     def _log(
         self, object_type: str, source_id: str, display: str | None, cds: dict[str, Any] | None
@@ -384,7 +386,8 @@ class ObjectProcessor:
 
     def _escrow(self, outcome: Outcome, code: str, message: str, *, reference: bool = False) -> None:
         now = self.ctx.clock.now()
-        attempts = int(outcome.extra.get("attempts", 0)) + 1
+        prior = self.escrowed.get(outcome.source_id)
+        attempts = (int(prior["attempts"]) if prior else 0) + 1
         outcome.escrow = {
             "source_id": outcome.source_id,
             "object_type": outcome.object_type,
@@ -392,7 +395,7 @@ class ObjectProcessor:
             "error_code": code,
             "error_message": message,
             "attempts": attempts,
-            "first_failed_date_time": outcome.extra.get("first_failed", now),
+            "first_failed_date_time": prior["first_failed_date_time"] if prior else now,
             "next_retry_date_time": escrow_retry_at(self.ctx.settings, attempts, now),
         }
         outcome.cds = None

@@ -85,9 +85,21 @@ class StatusWriter:
             status["synchronizedEntryCountByType"] = self._entry_counts()
             if job["schedule_state"] == "Active":
                 status["code"] = "Active"
-            values["cycle_due_at"] = _next_cycle(job, now)
+            values["cycle_due_at"] = self._next_cycle_or_escrow_retry(job, now)
 
         self._update(change)
+
+    def _next_cycle_or_escrow_retry(self, job: dict[str, Any], now: datetime) -> datetime | None:
+        """The next cycle: after the interval, or sooner when an escrow's retry falls due before
+        (the time its provisioning log entry announces)."""
+        due = _next_cycle(job, now)
+        if due is None:
+            return None
+        with self.db.read() as conn:
+            earliest = state.escrows_due(conn, self.job_id, due, limit=1)
+        if earliest:
+            due = min(due, max(earliest[0]["next_retry_date_time"], now))
+        return due
 
     def finish_quarantined(
         self, ctx: CycleContext, reason: str, message: str, *, failed: bool = False
