@@ -1,95 +1,79 @@
 """A real SCIM 2.0 target for tests: scim2-server's WSGI app over HTTP in a thread, with a
-ScimPolicy that tolerates Entra-style PATCH (remove with a value, replace on an unmatched
-filter), behind a static bearer token."""
+ScimPolicy that tolerates Entra-style PATCH, behind a static bearer token.
+
+It lives in the package (`provisiond.scim_target`), since `provisiond demo` runs it too. The
+tests add, around the package's recording wrapper: a log of every request with its body and
+time (`Traffic.log`), and slow answers (`Fault.delay_seconds`, with `status=None` to let the
+real server answer after the delay)."""
 
 from __future__ import annotations
 
 import io
-import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import make_server
 
-from scim2_models import ScimPolicy, ScimProvider
-from scim2_server.memory import InMemoryStorage
-from scim2_server.service import ScimService
-from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
-from scim2_server.utils import (
-    load_default_resource_types,
-    load_default_schemas,
-    load_default_service_provider_config,
+from provisiond import scim_target as _base
+from provisiond.scim_target import (
+    ENTRA_TOLERANT,
+    ScimServer,
+    build_app,
+    serve_scim,
 )
-
-ENTRA_TOLERANT = ScimPolicy(
-    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
-    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
-)
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def build_app(token: str) -> tuple[BearerTokenApplication, InMemoryStorage]:
-    config = load_default_service_provider_config()
-    config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
-    provider = ScimProvider.from_discovery(
-        load_default_schemas().values(),
-        load_default_resource_types().values(),
-        config=config,
-        policy=ENTRA_TOLERANT,
-    )
-    storage = InMemoryStorage()
-    app = BearerTokenApplication(storage, provider, service=ScimService(provider), bearer_tokens=[token])
-    return app, storage
 
 
 @dataclass
-class Fault:
-    """Answer requests that match with this status (and Retry-After), `times` times (-1: always)."""
+class Fault(_base.Fault):
+    """As the package's Fault, plus `delay_seconds` before answering; `status=None` answers from
+    the real server (after the delay) instead of with an injected error."""
 
-    method: str | None = None
-    path_contains: str | None = None
-    body_contains: str | None = None
-    status: int = 500
-    retry_after: str | None = None
-    times: int = -1
+    status: int | None = 500  # type: ignore[assignment]
+    delay_seconds: float = 0.0
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
-        return (
-            (self.method is None or self.method == method)
-            and (self.path_contains is None or self.path_contains in path)
-            and (self.body_contains is None or self.body_contains.encode() in body)
-        )
+        return self.status is not None and super().matches(method, path, body)
+
+    def delays(self, method: str, path: str, body: bytes) -> bool:
+        return self.delay_seconds > 0 and _base.Fault.matches(self, method, path, body)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes
+    at: float  # time.monotonic() when it arrived
 
 
 @dataclass
-class Traffic:
-    """What reached the target, and the faults it should answer with; shared with tests."""
+class Traffic(_base.Traffic):
+    """The package's Traffic, plus `log`: every request with its body and arrival time."""
 
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    log: list[Request] = field(default_factory=list)
 
-    def writes(self) -> list[tuple[str, str]]:
+    def matching(
+        self, method: str | None = None, path_contains: str | None = None, body_contains: str | None = None
+    ) -> list[Request]:
         with self.lock:
-            return [r for r in self.requests if r[0] != "GET"]
+            return [
+                r
+                for r in self.log
+                if (method is None or r.method == method)
+                and (path_contains is None or path_contains in r.path)
+                and (body_contains is None or body_contains.encode() in r.body)
+            ]
 
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.log.clear()
 
 
-class _Recording:
-    """A WSGI wrapper that records requests and injects faults before the real server sees them."""
+class _Logging:
+    """Outside the package's recording wrapper: logs bodies and times, and applies delays."""
 
     def __init__(self, app: Any, traffic: Traffic) -> None:
         self.app = app
@@ -104,36 +88,45 @@ class _Recording:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         with self.traffic.lock:
-            self.traffic.requests.append((method, path))
-            fault = next(
-                (f for f in self.traffic.faults if f.times != 0 and f.matches(method, path, body)), None
+            self.traffic.log.append(Request(method, path, body, time.monotonic()))
+            delay = next(
+                (
+                    f.delay_seconds
+                    for f in self.traffic.faults
+                    if isinstance(f, Fault) and f.times != 0 and f.delays(method, path, body)
+                ),
+                0.0,
             )
-            if fault is not None and fault.times > 0:
-                fault.times -= 1
-        if fault is not None:
-            headers = [("Content-Type", "application/scim+json")]
-            if fault.retry_after is not None:
-                headers.append(("Retry-After", fault.retry_after))
-            start_response(f"{fault.status} Injected", headers)
-            error = {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                "status": str(fault.status),
-                "detail": "injected",
-            }
-            return [json.dumps(error).encode()]
+        if delay:
+            time.sleep(delay)
         return self.app(environ, start_response)
 
 
-def start_scim_server(token: str, traffic: Traffic | None = None) -> tuple[str, Callable[[], None]]:
+def start_scim_server(token: str, traffic: _base.Traffic | None = None) -> tuple[str, Callable[[], None]]:
     """Serve on a free loopback port; returns the base URL (`.../v2`) and a stop function."""
+    if not isinstance(traffic, Traffic):
+        return _base.start_scim_server(token, traffic)
     app, _ = build_app(token)
-    wsgi = _Recording(app, traffic) if traffic is not None else app
-    server = make_server("127.0.0.1", 0, wsgi, server_class=_Server, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    wsgi = _Logging(_base._Recording(app, traffic), traffic)
+    server = make_server("127.0.0.1", 0, wsgi, server_class=_base._Server, handler_class=_base._QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="scim-target", daemon=True)
     thread.start()
 
     def stop() -> None:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=10)
 
     return f"http://127.0.0.1:{server.server_port}/v2", stop
+
+
+__all__ = [
+    "ENTRA_TOLERANT",
+    "Fault",
+    "Request",
+    "ScimServer",
+    "Traffic",
+    "build_app",
+    "serve_scim",
+    "start_scim_server",
+]

@@ -154,6 +154,44 @@ def token(
     )
 
 
+@app.command()
+def demo(
+    port: Annotated[
+        int, typer.Option(envvar="PROVISIOND_PORT", help="TCP port of the Graph API.")
+    ] = DEFAULT_PORT,
+    scim_port: Annotated[
+        int, typer.Option("--scim-port", help="TCP port of the local SCIM app; default: a free one.")
+    ] = 0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="PROVISIOND_DATA_DIR",
+            help="Where the database and keys live; default: a temporary dir, removed on exit.",
+        ),
+    ] = None,
+    users: Annotated[
+        int, typer.Option(min=1, max=100_000, help="How many people the sample directory has.")
+    ] = 300,
+    host: Annotated[
+        str, typer.Option(envvar="PROVISIOND_HOST", help="Interface to bind; loopback unless told.")
+    ] = "127.0.0.1",
+    log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "warning",
+) -> None:
+    """Try it: a sample directory provisioned into a local SCIM app, then serve the API.
+
+    Starts the service on SQLite with a generated directory (users, groups, a manager chain,
+    assignments) and a local SCIM app (scim2-server), creates and starts a job, shows the
+    initial cycle, then keeps serving and prints a token and commands to try. Ctrl-C stops it.
+    """
+    from provisiond.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        host=host, port=port, scim_port=scim_port, data_dir=data_dir, users=users, log_level=log_level
+    )
+    raise typer.Exit(run_demo(options))
+
+
 class GracefulServer(uvicorn.Server):
     """uvicorn's server, finishing in-flight requests on SIGINT/SIGTERM and then exiting 0.
 
