@@ -612,6 +612,7 @@ def _schema_feature(name: str, requirement: perm.Requirement) -> Any:
     )
 
 
+# schema/functions, schema/filterOperators and schema/parseExpression
 for _parent in _SCHEMA_PARENTS:
     router.add_api_route(
         _parent + "/functions", _schema_feature("schema/functions", perm.SYNC_WRITE), methods=["GET"]
@@ -626,6 +627,9 @@ for _parent in _SCHEMA_PARENTS:
         _schema_feature("schema/parseExpression", perm.SYNC_WRITE),
         methods=["POST"],
     )
+
+# directories/{id}/discover
+for _parent in _SCHEMA_PARENTS:
     router.add_api_route(
         _parent + "/directories/{directory_id}/discover",
         _schema_feature("directories/discover", perm.SYNC_DISCOVER),
