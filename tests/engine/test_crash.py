@@ -209,3 +209,36 @@ def _ready(port: int) -> bool:
         return True
     except httpx.TransportError:
         return False
+
+
+def test_a_worker_is_woken_by_changes_committed_in_another_process(
+    api_only: LiveServer, scim_target: ScimTarget, database_url: str
+) -> None:
+    """LISTEN/NOTIFY: with polling set to ten minutes, only a notification from the API process
+    can bring the worker to start the job and to export a later directory change."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("cross-process notifications are a PostgreSQL feature")
+    env = {**_env(api_only.settings, database_url), "PROVISIOND_POLL_SECONDS": "600"}
+    worker = _spawn("worker", env)
+    try:
+        wait_for(lambda: _worker_listening(api_only.db), 60, "the worker to listen")
+        setup = provision(api_only, scim_target, users=3)
+        wait_for(lambda: len(scim_target.resources("Users")) == 3, 120, "the initial cycle")
+        user = next(iter(setup.users.values()))
+        response = setup.client.patch(f"/users/{user['id']}", json={"jobTitle": "Woken"})
+        assert response.status_code == 204, response.text
+        wait_for(
+            lambda: any(u.get("title") == "Woken" for u in scim_target.resources("Users")),
+            120,
+            "the change to reach the target",
+        )
+    finally:
+        _kill(worker)
+
+
+def _worker_listening(db: Database) -> bool:
+    from sqlalchemy import text
+
+    with db.read() as conn:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN provisiond%'")
+        return bool(conn.execute(query).scalar())

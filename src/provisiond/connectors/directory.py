@@ -7,6 +7,7 @@ names attribute mappings use. Reads come in pages and id batches, never the whol
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ class Assignments:
     roles: dict[str, list[str]] = field(default_factory=dict)
 
 
+@functools.cache
 def _camel(column: str) -> str:
     first, *rest = column.split("_")
     return first + "".join(part.title() for part in rest)

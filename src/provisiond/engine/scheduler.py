@@ -8,7 +8,8 @@ another takes the job over once the lease expires.
 A cycle is due right after start and restart, `schedule.interval` after the previous one,
 and — unlike Entra's fixed 40 minutes — about a second after a directory change: every tick
 compares the change log's head with each active job's watermark. `notify()` wakes the loop
-at once for changes made in this process.
+at once for changes made in this process; on PostgreSQL a `LISTEN` thread
+(`store.notifications`) calls it for changes and starts committed by other processes too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from provisiond.clock import Clock
 from provisiond.engine.cycle import CycleRunner
-from provisiond.store import changelog
+from provisiond.engine.policy import EngineSettings
+from provisiond.store import changelog, notifications
 from provisiond.store import engine_state as state
 from provisiond.store.db import Database
 
@@ -56,15 +58,21 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
         self._seen_seq = -1
+        self._orphans_pruned_at: datetime | None = None
+        self._listener = notifications.Listener(db.engine.url, self.notify) if db.is_postgresql else None
         runner.stopping = self._stopping.is_set
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._thread_main, name="provisiond-scheduler", daemon=True)
         self._thread.start()
+        if self._listener is not None:
+            self._listener.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; running cycles stop at their next safe point with progress kept."""
         self._stopping.set()
+        if self._listener is not None:
+            self._listener.stop()
         self.notify()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -83,6 +91,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         running: dict[str, asyncio.Task[None]] = {}
         while not self._stopping.is_set():
+            self._wake.clear()  # before the tick: a wake-up during the tick is kept for the next
             try:
                 self._bring_forward_changed_jobs()
                 while len(running) < self.max_concurrent_jobs:
@@ -94,12 +103,23 @@ class Scheduler:
                 log.exception("scheduler tick failed")
             for job_id in [j for j, t in running.items() if t.done()]:
                 running.pop(job_id)
-            self._wake.clear()
             waiters: list[Any] = [asyncio.create_task(self._wake.wait()), *running.values()]
-            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=self._until_next_due(), return_when=asyncio.FIRST_COMPLETED)
             waiters[0].cancel()
         if running:
             await asyncio.wait(list(running.values()), timeout=60)
+
+    def _until_next_due(self) -> float:
+        """Sleep until the earliest due cycle (a debounced change, a retry), at most one poll."""
+        try:
+            with self.db.read() as conn:
+                due = state.next_due(conn)
+        except Exception:
+            return self.poll_seconds
+        if due is None:
+            return self.poll_seconds
+        wait = (due - self.clock.now()).total_seconds()
+        return min(self.poll_seconds, max(wait, 0.01))
 
     def _claim(self) -> dict[str, Any] | None:
         now = self.clock.now()
@@ -125,7 +145,25 @@ class Scheduler:
             heartbeat.cancel()
             with self.db.transaction() as conn:
                 state.release_lease(conn, job["id"], self.owner, {})
+            self._prune_logs(job)
+            # Changes that arrived during an initial cycle were seen but not acted on (the job had
+            # no watermark yet): compare the change log with the new watermark again.
+            self._seen_seq = -1
             self.notify()
+
+    def _prune_logs(self, job: dict[str, Any]) -> None:
+        """Provisioning-log retention: the job's own setting after each of its cycles, and the
+        default for the logs of deleted jobs at most once an hour."""
+        now = self.clock.now()
+        retention = EngineSettings.from_job(job.get("settings") or [], {}).log_retention
+        try:
+            with self.db.transaction() as conn:
+                state.logs_prune(conn, job["id"], now - retention)
+                if self._orphans_pruned_at is None or now - self._orphans_pruned_at > timedelta(hours=1):
+                    state.logs_prune_orphans(conn, now - EngineSettings().log_retention)
+                    self._orphans_pruned_at = now
+        except Exception:  # retention is housekeeping: never let it fail a cycle
+            log.exception("pruning the provisioning logs of job %s failed", job["id"])
 
     async def _heartbeat(self, job_id: str) -> None:
         while True:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, func, select
 
+from provisiond.store import notifications
 from provisiond.store.tables import directory_changes
 
 CHANGE_LOG_LOCK = 7493002
@@ -41,7 +42,9 @@ def append_change(
         )
         .returning(directory_changes.c.seq)
     )
-    return int(result.scalar_one())
+    seq = int(result.scalar_one())
+    notifications.announce(conn)
+    return seq
 
 
 def changes_after(conn: Connection, seq: int, *, limit: int = 1000) -> Sequence[Row]:
