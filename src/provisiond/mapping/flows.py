@@ -12,8 +12,10 @@ data store, so they are kept apart here as `references`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from provisiond.mapping import expressions, scoping
@@ -89,7 +91,18 @@ class CompiledObjectMapping:
         )
 
 
-def compile_object_mapping(mapping: Mapping[str, Any]) -> CompiledObjectMapping:
+def _expression(source: Mapping[str, Any], strict: bool) -> expressions.Expr:
+    """The expression of a source; `strict` makes a Function source's text authoritative (a text
+    that does not parse is an error, not a reason to fall back on the tree)."""
+    text = source.get("expression")
+    if strict and text and str(source.get("type") or "").casefold() == "function":
+        return expressions.parse(str(text))
+    return expressions.from_mapping_source(source)
+
+
+def compile_object_mapping(mapping: Mapping[str, Any], *, strict: bool = False) -> CompiledObjectMapping:
+    """Compile one objectMapping; MappingError names the mapping, the target attribute and the
+    problem (with its position in the expression text, or the scoping group and clause)."""
     name = str(mapping.get("name") or mapping.get("sourceObjectName") or "?")
     flow_types = str(mapping.get("flowTypes") or "Add, Update, Delete")
     flows = {part.strip().lower() for part in flow_types.split(",")}
@@ -106,7 +119,7 @@ def compile_object_mapping(mapping: Mapping[str, Any]) -> CompiledObjectMapping:
             references[str(source["name"])] = target
             continue
         try:
-            compiled = expressions.compile(expressions.from_mapping_source(source)) if source else None
+            compiled = expressions.compile(_expression(source, strict)) if source else None
         except Exception as exc:  # the expression module's own error types all name the position
             raise MappingError(f"Object mapping '{name}', attribute '{target}': {exc}") from exc
         attributes.append(
@@ -160,3 +173,15 @@ def compile_schema(schema: Mapping[str, Any]) -> CompiledSchema:
             elif compiled.source_object.lower() == "group" and groups is None:
                 groups = compiled
     return CompiledSchema(users, groups, rule_id)
+
+
+def compile_schema_once(schema: Mapping[str, Any]) -> CompiledSchema:
+    """`compile_schema`, memoised on the rules' content: each schema version compiles once per
+    process, however many cycles and objects evaluate it."""
+    rules = json.dumps(schema.get("synchronizationRules") or [], sort_keys=True, separators=(",", ":"))
+    return _compile_rules(rules)
+
+
+@lru_cache(maxsize=256)
+def _compile_rules(rules: str) -> CompiledSchema:
+    return compile_schema({"synchronizationRules": json.loads(rules)})
