@@ -1,0 +1,77 @@
+"""`POST .../schema/directories/{directoryId}/discover` (reference S5) on the three schema parents:
+a job, a service principal's template, an application's template. 200 with the refreshed
+directoryDefinition; the permission is Directory.ReadWrite.All (reference §5.1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from provisiond.api import permissions as perm
+from provisiond.api.auth import Principal, authenticate
+from provisiond.api.common import entity
+from provisiond.api.context import services
+from provisiond.api.routes.synchronization import APP, JOB, SP, _app_target, _sp_target
+from provisiond.services.discovery import DiscoveryService
+
+router = APIRouter()
+
+DISCOVER = "/schema/directories/{directory_id}/discover"
+
+
+def _discovery(request: Request) -> DiscoveryService:
+    return DiscoveryService(services(request).synchronization)
+
+
+# Plain `def` handlers: discovery waits on the app's HTTP answers, so they run in the threadpool.
+
+
+@router.post(JOB + DISCOVER)
+def discover_job_directory(
+    sp_id: str, job_id: str, directory_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    target = _sp_target(request, caller, sp_id, perm.SYNC_DISCOVER)
+    directory = _discovery(request).discover_job_directory(target.sp, job_id, directory_id)
+    return entity(
+        request,
+        directory,
+        context=f"servicePrincipals('{sp_id}')/synchronization/jobs('{job_id}')/schema/directories/$entity",
+    )
+
+
+@router.post(SP + "/templates/{template_id}" + DISCOVER)
+def discover_sp_template_directory(
+    sp_id: str,
+    template_id: str,
+    directory_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+) -> JSONResponse:
+    target = _sp_target(request, caller, sp_id, perm.SYNC_DISCOVER)
+    directory = _discovery(request).discover_template_directory(
+        target.sp, target.application_id, template_id, directory_id
+    )
+    return entity(
+        request,
+        directory,
+        context=f"servicePrincipals('{sp_id}')/synchronization/templates('{template_id}')/schema/directories/$entity",
+    )
+
+
+@router.post(APP + "/templates/{template_id}" + DISCOVER)
+def discover_app_template_directory(
+    app_object_id: str,
+    template_id: str,
+    directory_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+) -> JSONResponse:
+    target = _app_target(request, caller, app_object_id, perm.SYNC_DISCOVER)
+    directory = _discovery(request).discover_template_directory(
+        target.sp, target.application_id, template_id, directory_id
+    )
+    return entity(
+        request,
+        directory,
+        context=f"applications('{app_object_id}')/synchronization/templates('{template_id}')/schema/directories/$entity",
+    )
