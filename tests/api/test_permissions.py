@@ -323,7 +323,8 @@ def test_discover_needs_directory_read_write_all(sqlite_server: LiveServer, targ
     assert message.endswith("Missing delegated permission: one of Directory.ReadWrite.All.")
     token = sqlite_server.token(scopes=["Directory.ReadWrite.All"], wids=[CLOUD_APPLICATION_ADMINISTRATOR])
     with sqlite_server.client(token) as client:
-        assert_graph_error(client.post(url), 501, "notImplemented")
+        # Past the permission check: the source directory is refused for what it is.
+        assert_graph_error(client.post(url), 400, "DirectoryNotDiscoverable")
 
 
 # bulkUpload needs SynchronizationData-User.Upload
@@ -357,7 +358,7 @@ def test_bulk_upload_by_a_user_needs_the_global_administrator_role(
 
 
 @pytest.mark.parametrize("delegated", [True, False], ids=["delegated", "application"])
-def test_bulk_upload_with_the_upload_permission_is_501_for_now(
+def test_bulk_upload_with_the_upload_permission_passes_the_permission_check(
     sqlite_server: LiveServer, target: Target, delegated: bool
 ) -> None:
     token = (
@@ -367,7 +368,9 @@ def test_bulk_upload_with_the_upload_permission_is_501_for_now(
     )
     with sqlite_server.client(token) as client:
         response = client.post(f"{target.job}/bulkUpload", content=BULK_BODY, headers=SCIM_JSON)
-        assert_graph_error(response, 501, "notImplemented")
+        # Past the permission check: an outbound (scim) job refuses uploads for what it is.
+        error = assert_graph_error(response, 400, "InvalidRequest")
+        assert "API2AAD" in error["message"]
 
 
 def test_bulk_upload_with_upload_owned_by_needs_ownership(
@@ -380,4 +383,4 @@ def test_bulk_upload_with_upload_owned_by_needs_ownership(
         assert_forbidden_and_unchanged(live_server, client, "POST", url, content=BULK_BODY, headers=SCIM_JSON)
         add_owner(live_server, f"/servicePrincipals/{live_target.sp_id}", caller.sp_id)
         response = client.post(url, content=BULK_BODY, headers=SCIM_JSON)
-        assert_graph_error(response, 501, "notImplemented")
+        assert_graph_error(response, 400, "InvalidRequest")

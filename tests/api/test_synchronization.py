@@ -957,16 +957,6 @@ def test_validate_credentials_before_any_job_exists(
 
 
 NOT_BUILT = [
-    ("POST", "{job}/provisionOnDemand", {"parameters": []}),
-    ("GET", "{job}/schema/functions", None),
-    ("GET", "{job}/schema/filterOperators", None),
-    ("GET", "{job}/schema/filterOperators()", None),
-    ("POST", "{job}/schema/parseExpression", {"expression": "[mail]"}),
-    ("POST", "{job}/schema/directories/" + AAD_DIRECTORY_ID + "/discover", None),
-    ("GET", "{sync}/templates/scim/schema/functions", None),
-    ("GET", "{sync}/templates/scim/schema/filterOperators()", None),
-    ("GET", "{app_sync}/templates/scim/schema/filterOperators", None),
-    ("POST", "{app_sync}/templates/scim/schema/parseExpression", {"expression": "[mail]"}),
     ("POST", "{sync}/acquireAccessToken", {"credentials": []}),
     ("POST", "{app_sync}/acquireAccessToken", {"credentials": []}),
 ]
@@ -985,7 +975,7 @@ def test_unbuilt_graph_routes_answer_501_not_implemented(
         assert store_snapshot(sqlite_server.db) == before
 
 
-def test_bulk_upload_answers_501_not_implemented_to_a_caller_allowed_to_upload(
+def test_bulk_upload_to_an_outbound_job_is_400_and_stages_nothing(
     sqlite_server: LiveServer, lite: Provisioned
 ) -> None:
     token = sqlite_server.token(roles=["SynchronizationData-User.Upload"])
@@ -997,7 +987,7 @@ def test_bulk_upload_answers_501_not_implemented_to_a_caller_allowed_to_upload(
             content=json.dumps(body),
             headers={"Content-Type": "application/scim+json"},
         )
-        error = assert_graph_error(response, 501, "notImplemented")
+        error = assert_graph_error(response, 400, "InvalidRequest")
         assert "bulkUpload" in error["message"]
         assert store_snapshot(sqlite_server.db) == before
 

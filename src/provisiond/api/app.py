@@ -12,13 +12,23 @@ from provisiond.api.auth import TokenVerifier
 from provisiond.api.context import Services
 from provisiond.api.errors import install_error_handlers
 from provisiond.api.middleware import GraphProtocolMiddleware
-from provisiond.api.routes import applications, directory, provisioning_logs, synchronization
+from provisiond.api.routes import (
+    applications,
+    bulk_upload,
+    directory,
+    discover,
+    on_demand,
+    provisioning_logs,
+    schema,
+    synchronization,
+)
 from provisiond.clock import Clock, SystemClock
 from provisiond.config import MAX_BODY_BYTES, Settings
 from provisiond.engine.cycle import CycleRunner
 from provisiond.engine.scheduler import Scheduler
 from provisiond.services.applications import ApplicationService
 from provisiond.services.directory import DirectoryService
+from provisiond.services.inbound import InboundService
 from provisiond.services.logs import LogService
 from provisiond.services.synchronization import SynchronizationService
 from provisiond.store import synchronization as sync_repo
@@ -39,6 +49,7 @@ def build_services(
         synchronization=SynchronizationService(
             db, clock, tenant_id, SecretBox(settings.secrets_encryption_key()), changed
         ),
+        inbound=InboundService(db, clock, changed),
         logs=LogService(db),
         verifier=TokenVerifier(settings),
         tenant_id=tenant_id,
@@ -82,7 +93,16 @@ def create_app(
         settings, db, clock or SystemClock(), scheduler.notify if scheduler else None
     )
     for prefix in VERSIONS:
-        for module in (directory, applications, synchronization, provisioning_logs):
+        for module in (
+            directory,
+            applications,
+            synchronization,
+            schema,
+            discover,
+            bulk_upload,
+            on_demand,
+            provisioning_logs,
+        ):
             app.include_router(module.router, prefix=prefix)
     install_error_handlers(app)
     app.add_middleware(GraphProtocolMiddleware, max_body_bytes=MAX_BODY_BYTES)

@@ -9,6 +9,7 @@ from fastapi import Request
 from provisiond.api.auth import TokenVerifier
 from provisiond.services.applications import ApplicationService
 from provisiond.services.directory import DirectoryService
+from provisiond.services.inbound import InboundService
 from provisiond.services.logs import LogService
 from provisiond.services.synchronization import SynchronizationService
 
@@ -18,6 +19,7 @@ class Services:
     directory: DirectoryService
     applications: ApplicationService
     synchronization: SynchronizationService
+    inbound: InboundService
     logs: LogService
     verifier: TokenVerifier
     tenant_id: str

@@ -17,18 +17,20 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim_requests as shapes
 from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
+from provisiond.engine import inbound
 from provisiond.engine.context import CycleContext
 from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome
 from provisiond.engine.policy import EngineSettings, escrow_quarantine
 from provisiond.engine.status import StatusWriter
 from provisiond.mapping import expressions
-from provisiond.mapping.flows import MappingError, compile_schema
+from provisiond.mapping.flows import CompiledSchema, MappingError, compile_schema_once
 from provisiond.store import engine_state as state
 from provisiond.store.db import Database
 from provisiond.store.engine_state import GenerationChanged
@@ -71,12 +73,15 @@ class CycleRunner:
         self.stopping = stopping
 
     async def run(self, job: dict[str, Any], owner: str) -> None:
+        if inbound.is_inbound(job):  # API2AAD: staged bulk uploads into the directory
+            await inbound.InboundCycle(self.db, self.clock, self.secrets, self.stopping).run(job, owner)
+            return
         status = StatusWriter(self.db, self.clock, job["id"], job["generation"], owner)
         began = self.clock.now()
         secrets = JobSecrets(self.secrets(job["service_principal_id"]))
         settings = EngineSettings.from_job(job["settings"], secrets.values)
         try:
-            schema = compile_schema(job["schema"] or {})
+            schema = compile_schema_once(job["schema"] or {})
         except MappingError as exc:
             status.finish_failed(began, "InvalidSchema", str(exc), settings)
             return
@@ -88,34 +93,9 @@ class CycleRunner:
                 settings,
             )
             return
-        client = ScimClient(
-            secrets.base_address,
-            secrets.values.get("SecretToken"),
-            ClientSettings(
-                concurrency=settings.export_concurrency,
-                rate_per_second=settings.export_rate_per_second,
-                timeout_seconds=settings.export_timeout_seconds,
-            ),
-        )
-        ctx = CycleContext(
-            db=self.db,
-            clock=self.clock,
-            source=self.source,
-            job=job,
-            service_principal_id=job["service_principal_id"],
-            secrets=secrets.values,
-            schema=schema,
-            settings=settings,
-            client=client,
-            fmt=shapes.format_for_base_address(secrets.base_address),
-            assignments=self.source.assignments(job["service_principal_id"]),
-            sync_all=secrets.flag("SyncAll"),
-            skip_out_of_scope_deletions=secrets.flag("SkipOutOfScopeDeletions"),
-            cycle_id=str(uuid.uuid4()),
-            generation=job["generation"],
-            owner=owner,
-            began=began,
-            evaluation=expressions.EvaluationContext(now=self.clock.now),
+        client = scim_client_for(secrets.base_address, secrets, settings)
+        ctx = cycle_context(
+            self.db, self.clock, self.source, job, secrets, schema, settings, client, owner=owner, began=began
         )
         try:
             if job["watermark"] is None:
@@ -268,48 +248,10 @@ class CycleRunner:
     async def _process(
         self, ctx: CycleContext, object_type: str, ids: Sequence[str], sources: dict[str, dict[str, Any]]
     ) -> list[Outcome]:
-        if not ids:
-            return []
-        with self.db.read() as conn:
-            cds = state.cds_get(conn, ctx.job_id, list(ids))
-            escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
-        processor = ObjectProcessor(ctx, escrowed)
-        return list(
-            await asyncio.gather(
-                *(processor.process(object_type, i, sources.get(i), cds.get(i)) for i in ids)
-            )
-        )
+        return await process_objects(ctx, object_type, ids, sources)
 
     async def _references(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
-        users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]
-        groups = [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
-        desired: dict[str, list[str]] = {}
-        for user_id, source in self.source.users([r["source_id"] for r in users]).items():
-            desired[user_id] = [source["manager"]] if source.get("manager") else []
-        for group_id, members in self.source.members([r["source_id"] for r in groups]).items():
-            desired[group_id] = [m for m, _ in members]
-        current = {
-            s
-            for r in users + groups
-            for key in ("manager", "members")
-            for s in r["references"].get(key) or []
-        }
-        wanted = sorted({s for ids in desired.values() for s in ids} | current)
-        with self.db.read() as conn:
-            linked = state.cds_get(conn, ctx.job_id, wanted)
-        target_ids = {s: r["target_id"] for s, r in linked.items()}
-        provisioned = {s for s, r in linked.items() if r["state"] == "provisioned"}
-        processor = ObjectProcessor(ctx)
-        results = await asyncio.gather(
-            *(
-                processor.references(
-                    r["object_type"], r, desired.get(r["source_id"], []), target_ids, provisioned
-                )
-                for r in users + groups
-                if r["source_id"] in desired
-            )
-        )
-        return [o for o in results if o is not None]
+        return await resolve_references(ctx, rows)
 
     async def _deletes(self, ctx: CycleContext) -> int:
         """The accidental-deletion guard, then the disables and deletes it lets through.
@@ -367,25 +309,7 @@ class CycleRunner:
     def _record(
         self, ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
     ) -> None:
-        """Write a batch of outcomes and its checkpoint in one guarded transaction."""
-        now = self.clock.now()
-        with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
-            for outcome in outcomes:
-                if outcome.cds_remove:
-                    state.cds_remove(conn, ctx.job_id, outcome.source_id)
-                if outcome.cds is not None:
-                    state.cds_put(conn, ctx.job_id, outcome.cds)
-                if outcome.escrow is not None:
-                    state.escrow_put(conn, ctx.job_id, outcome.escrow)
-                elif outcome.escrow_clear:
-                    state.escrow_remove(conn, ctx.job_id, outcome.source_id)
-                if outcome.staged is not None:
-                    state.staged_put(conn, ctx.job_id, outcome.staged)
-                elif outcome.staged_clear:
-                    state.staged_remove(conn, ctx.job_id, outcome.source_id)
-            state.logs_insert(conn, [o.log.record(now) for o in outcomes if o.log is not None])
-            if checkpoint:
-                state.update_job(conn, ctx.job_id, checkpoint)
+        record_outcomes(ctx, outcomes, checkpoint)
 
     def _check(self, ctx: CycleContext) -> None:
         if self.stopping():
@@ -414,3 +338,127 @@ class CycleRunner:
             status.finish_quarantined(ctx, verdict.reason, verdict.message)
         else:
             status.finish_succeeded(ctx)
+
+
+# Building blocks shared by cycles and provision on demand (engine/on_demand.py)
+
+
+def scim_client_for(base_address: str, secrets: JobSecrets, settings: EngineSettings) -> ScimClient:
+    return ScimClient(
+        base_address,
+        secrets.values.get("SecretToken"),
+        ClientSettings(
+            concurrency=settings.export_concurrency,
+            rate_per_second=settings.export_rate_per_second,
+            timeout_seconds=settings.export_timeout_seconds,
+        ),
+    )
+
+
+def cycle_context(
+    db: Database,
+    clock: Clock,
+    source: DirectorySource,
+    job: dict[str, Any],
+    secrets: JobSecrets,
+    schema: CompiledSchema,
+    settings: EngineSettings,
+    client: ScimClient,
+    *,
+    owner: str,
+    began: datetime,
+) -> CycleContext:
+    return CycleContext(
+        db=db,
+        clock=clock,
+        source=source,
+        job=job,
+        service_principal_id=job["service_principal_id"],
+        secrets=secrets.values,
+        schema=schema,
+        settings=settings,
+        client=client,
+        fmt=shapes.format_for_base_address(secrets.base_address or ""),
+        assignments=source.assignments(job["service_principal_id"]),
+        sync_all=secrets.flag("SyncAll"),
+        skip_out_of_scope_deletions=secrets.flag("SkipOutOfScopeDeletions"),
+        cycle_id=str(uuid.uuid4()),
+        generation=job["generation"],
+        owner=owner,
+        began=began,
+        evaluation=expressions.EvaluationContext(now=clock.now),
+    )
+
+
+async def process_objects(
+    ctx: CycleContext, object_type: str, ids: Sequence[str], sources: dict[str, dict[str, Any]]
+) -> list[Outcome]:
+    """Scope, map, match, plan and export these objects, with their connector data store rows
+    and pending escrows (a new failure continues an escrow's series)."""
+    if not ids:
+        return []
+    with ctx.db.read() as conn:
+        cds = state.cds_get(conn, ctx.job_id, list(ids))
+        escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
+    processor = ObjectProcessor(ctx, escrowed)
+    return list(
+        await asyncio.gather(*(processor.process(object_type, i, sources.get(i), cds.get(i)) for i in ids))
+    )
+
+
+async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
+    """Bring the manager of these users and the members of these groups (connector data store
+    rows) in the target to what the directory says, among the objects that are provisioned."""
+    users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]
+    groups = [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
+    desired: dict[str, list[str]] = {}
+    for user_id, source in ctx.source.users([r["source_id"] for r in users]).items():
+        desired[user_id] = [source["manager"]] if source.get("manager") else []
+    for group_id, members in ctx.source.members([r["source_id"] for r in groups]).items():
+        desired[group_id] = [m for m, _ in members]
+    current = {
+        s for r in users + groups for key in ("manager", "members") for s in r["references"].get(key) or []
+    }
+    wanted = sorted({s for ids in desired.values() for s in ids} | current)
+    with ctx.db.read() as conn:
+        linked = state.cds_get(conn, ctx.job_id, wanted)
+    target_ids = {s: r["target_id"] for s, r in linked.items()}
+    provisioned = {s for s, r in linked.items() if r["state"] == "provisioned"}
+    processor = ObjectProcessor(ctx)
+    results = await asyncio.gather(
+        *(
+            processor.references(
+                r["object_type"], r, desired.get(r["source_id"], []), target_ids, provisioned
+            )
+            for r in users + groups
+            if r["source_id"] in desired
+        )
+    )
+    return [o for o in results if o is not None]
+
+
+def record_outcomes(
+    ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
+) -> None:
+    """Write a batch of outcomes (connector data store, escrows, staged deletes, provisioning
+    logs) and its checkpoint in one transaction guarded by the job's generation."""
+    now = ctx.clock.now()
+    with state.guarded(ctx.db, ctx.job_id, ctx.generation) as conn:
+        cds: list[state.RowChange] = []
+        escrows: list[state.RowChange] = []
+        staged: list[state.RowChange] = []
+        for o in outcomes:
+            if o.cds_remove:
+                cds.append((o.source_id, None))
+            if o.cds is not None:
+                cds.append((o.source_id, o.cds))
+            if o.escrow is not None or o.escrow_clear:
+                escrows.append((o.source_id, o.escrow))
+            if o.staged is not None or o.staged_clear:
+                staged.append((o.source_id, o.staged))
+        state.cds_apply(conn, ctx.job_id, cds)
+        state.escrows_apply(conn, ctx.job_id, escrows)
+        state.staged_apply(conn, ctx.job_id, staged)
+        state.logs_insert(conn, [o.log.record(now) for o in outcomes if o.log is not None])
+        if checkpoint:
+            state.update_job(conn, ctx.job_id, checkpoint)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from provisiond.clock import Clock
 from provisiond.connectors.scim_client import ScimError
-from provisiond.engine.context import CycleContext
+from provisiond.engine.context import Counters, CycleContext
 from provisiond.engine.policy import EngineSettings, quarantine_next_attempt
 from provisiond.graph.base import format_datetime, parse_duration
 from provisiond.store import engine_state as state
@@ -21,6 +21,15 @@ from provisiond.store.db import Database
 from provisiond.store.engine_state import GenerationChanged
 
 ENTRY_TYPES = {"User": "user", "Group": "group"}
+
+
+class CycleFacts(Protocol):
+    """What the status reads of a cycle; outbound (CycleContext) and inbound cycles both have it."""
+
+    settings: EngineSettings
+    counters: Counters
+    began: datetime
+    total_units: int
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -48,7 +57,7 @@ class StatusWriter:
         except GenerationChanged:
             pass  # a restart owns the status now
 
-    def progress(self, ctx: CycleContext) -> None:
+    def progress(self, ctx: CycleFacts) -> None:
         now = self.clock.now()
 
         def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
@@ -63,7 +72,7 @@ class StatusWriter:
 
         self._update(change)
 
-    def finish_succeeded(self, ctx: CycleContext) -> None:
+    def finish_succeeded(self, ctx: CycleFacts) -> None:
         now = self.clock.now()
         counters = ctx.counters
         outcome = "EntryLevelErrors" if counters.escrowed or counters.reference_failures else "Succeeded"
@@ -101,9 +110,7 @@ class StatusWriter:
             due = min(due, max(earliest[0]["next_retry_date_time"], now))
         return due
 
-    def finish_quarantined(
-        self, ctx: CycleContext, reason: str, message: str, *, failed: bool = False
-    ) -> None:
+    def finish_quarantined(self, ctx: CycleFacts, reason: str, message: str, *, failed: bool = False) -> None:
         now = self.clock.now()
         settings = ctx.settings
         error = {"code": reason, "message": message, "tenantActionable": True}
@@ -176,7 +183,7 @@ class StatusWriter:
 
         self._update(change)
 
-    def stopped(self, ctx: CycleContext) -> None:
+    def stopped(self, ctx: CycleFacts) -> None:
         """Paused or shutting down: keep the progress, schedule nothing (start resumes)."""
         self.progress(ctx)
 

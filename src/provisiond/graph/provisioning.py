@@ -16,6 +16,8 @@ from provisiond.graph.base import format_datetime
 ACTIONS = {"stageddelete": "stagedDelete"}
 SOURCE_SYSTEM = "Azure Active Directory"
 TARGET_SYSTEM = "customappsso"
+# API-driven inbound jobs (API2AAD) write into the directory from the uploads.
+INBOUND_SYSTEMS = ("API", "Azure Active Directory")
 
 
 def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: str) -> dict[str, Any]:
@@ -29,6 +31,11 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
             "recommendedAction": None,
         }
     sp_id = record["service_principal_id"]
+    systems = (
+        INBOUND_SYSTEMS
+        if str(record["job_id"]).lower().startswith("api2aad.")
+        else (SOURCE_SYSTEM, TARGET_SYSTEM)
+    )
     summary: dict[str, Any] = {
         "id": record["id"],
         "activityDateTime": format_datetime(record["activity_date_time"]),
@@ -37,10 +44,10 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
         "cycleId": record["cycle_id"],
         "changeId": record["change_id"],
         "durationInMilliseconds": record["duration_ms"],
-        "initiatedBy": {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"},
+        "initiatedBy": initiator(record),
         "servicePrincipal": {"id": sp_id, "displayName": record.get("service_principal_display_name")},
-        "sourceSystem": {"id": None, "displayName": SOURCE_SYSTEM, "details": []},
-        "targetSystem": {"id": None, "displayName": TARGET_SYSTEM, "details": []},
+        "sourceSystem": {"id": None, "displayName": systems[0], "details": []},
+        "targetSystem": {"id": None, "displayName": systems[1], "details": []},
         "sourceIdentity": {
             "id": record["source_id"],
             "displayName": record.get("source_display_name"),
@@ -68,3 +75,17 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
     }
     summary["statusInfo" if version == "beta" else "provisioningStatusInfo"] = status
     return summary
+
+
+def initiator(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The provisioning service for cycles; the caller for provision on demand, which names
+    itself in the Import step's details (engine/on_demand.py)."""
+    for step in record.get("steps") or []:
+        details = step.get("details") or {}
+        if step.get("provisioningStepType") == "import" and details.get("InitiatedBy") is not None:
+            return {
+                "id": details["InitiatedBy"],
+                "displayName": None,
+                "initiatorType": details.get("InitiatedByType"),
+            }
+    return {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"}

@@ -36,8 +36,9 @@ from provisiond.graph.synchronization import (
     SynchronizationTemplate,
     ValidateCredentialsRequest,
 )
-from provisiond.services import templates
+from provisiond.services import inbound, templates
 from provisiond.services.errors import BadRequest, Conflict, NotFound
+from provisiond.services.schema_validation import validate_schema
 from provisiond.store import engine_state
 from provisiond.store import synchronization as repo
 from provisiond.store.db import Database
@@ -124,6 +125,8 @@ class SynchronizationService:
         """PATCH of an application's template: "Missing properties will be erased" (reference T3)."""
         current = self.template(sp, application_id, template_id)
         parsed = _validated(SynchronizationTemplate, {**body, "id": current["id"]})
+        if parsed["schema"] is not None:
+            validate_schema(parsed["schema"])
         stored = {k: v for k, v in parsed.items() if k != "schema"}
         with self._write() as conn:
             repo.put_template_override(conn, application_id, current["id"], template=stored)
@@ -135,6 +138,7 @@ class SynchronizationService:
     ) -> None:
         current = self.template(sp, application_id, template_id)
         schema = _validated(SynchronizationSchema, body)
+        validate_schema(schema)
         schema["id"] = current["schema"]["id"]
         schema["version"] = _next_version(current["schema"].get("version"))
         with self._write() as conn:
@@ -287,6 +291,7 @@ class SynchronizationService:
                 status["quarantine"] = None
             status["code"] = "Quarantine" if status.get("quarantine") else _running_code(status)
             values["status"] = status
+            inbound.on_restart(conn, job, now)
             repo.update_job(conn, job["id"], values)
         return scope
 
@@ -303,6 +308,7 @@ class SynchronizationService:
     def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
         """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
         schema = _validated(SynchronizationSchema, body)
+        validate_schema(schema)
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             schema["id"] = job["id"]

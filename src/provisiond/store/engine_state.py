@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, or_, select, update
 
 from provisiond.store.db import Database
 from provisiond.store.tables import (
@@ -73,6 +73,21 @@ def claim_due_job(conn: Connection, owner: str, now: datetime, lease_until: date
     return dict(row) if row else None
 
 
+def take_lease(conn: Connection, job_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
+    """Take the lease of this job whatever its schedule, if nobody holds it (provision on demand)."""
+    result = conn.execute(
+        update(sync_jobs)
+        .where(
+            and_(
+                sync_jobs.c.id == job_id,
+                or_(sync_jobs.c.lease_expires_at.is_(None), sync_jobs.c.lease_expires_at < now),
+            )
+        )
+        .values(lease_owner=owner, lease_expires_at=lease_until)
+    )
+    return bool(result.rowcount)
+
+
 def renew_lease(conn: Connection, job_id: str, owner: str, lease_until: datetime) -> bool:
     result = conn.execute(
         update(sync_jobs)
@@ -100,9 +115,13 @@ def get_job(conn: Connection, job_id: str) -> Record | None:
 
 
 def next_due(conn: Connection) -> datetime | None:
-    query = select(func.min(sync_jobs.c.cycle_due_at)).where(sync_jobs.c.schedule_state == "Active")
-    value: datetime | None = conn.execute(query).scalar()
-    return value
+    """When the next active job can be claimed: its due time, or the end of the lease it is
+    running under, whichever is later."""
+    query = select(sync_jobs.c.cycle_due_at, sync_jobs.c.lease_expires_at).where(
+        and_(sync_jobs.c.schedule_state == "Active", sync_jobs.c.cycle_due_at.is_not(None))
+    )
+    times = [max(due, lease) if lease is not None else due for due, lease in conn.execute(query)]
+    return min(times, default=None)
 
 
 def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> int:
@@ -141,24 +160,33 @@ def cds_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[st
     return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
-def cds_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
-    conn.execute(
-        delete(connector_data_store).where(
-            and_(
-                connector_data_store.c.job_id == job_id,
-                connector_data_store.c.source_id == record["source_id"],
-            )
-        )
-    )
-    conn.execute(connector_data_store.insert().values(job_id=job_id, **record))
+RowChange = tuple[str, Mapping[str, Any] | None]
+"""(source id, the row it now has, or None for no row), in the order the changes happened."""
 
 
-def cds_remove(conn: Connection, job_id: str, source_id: str) -> None:
-    conn.execute(
-        delete(connector_data_store).where(
-            and_(connector_data_store.c.job_id == job_id, connector_data_store.c.source_id == source_id)
-        )
-    )
+def _apply_changes(conn: Connection, table: Table, job_id: str, changes: Iterable[RowChange]) -> None:
+    """Two statements for a whole batch: delete every touched source id, insert the final rows."""
+    final: dict[str, Mapping[str, Any] | None] = {}
+    for source_id, row in changes:
+        final[source_id] = row
+    if not final:
+        return
+    conn.execute(delete(table).where(and_(table.c.job_id == job_id, table.c.source_id.in_(sorted(final)))))
+    rows = [{"job_id": job_id, **row} for row in final.values() if row is not None]
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+def cds_apply(conn: Connection, job_id: str, changes: Iterable[RowChange]) -> None:
+    _apply_changes(conn, connector_data_store, job_id, changes)
+
+
+def escrows_apply(conn: Connection, job_id: str, changes: Iterable[RowChange]) -> None:
+    _apply_changes(conn, escrows, job_id, changes)
+
+
+def staged_apply(conn: Connection, job_id: str, changes: Iterable[RowChange]) -> None:
+    _apply_changes(conn, staged_deletes, job_id, changes)
 
 
 def cds_page(conn: Connection, job_id: str, after: str | None, limit: int) -> list[Record]:
@@ -202,15 +230,6 @@ def escrows_due(conn: Connection, job_id: str, now: datetime, limit: int = 10_00
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def escrow_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
-    escrow_remove(conn, job_id, record["source_id"])
-    conn.execute(escrows.insert().values(job_id=job_id, **record))
-
-
-def escrow_remove(conn: Connection, job_id: str, source_id: str) -> None:
-    conn.execute(delete(escrows).where(and_(escrows.c.job_id == job_id, escrows.c.source_id == source_id)))
-
-
 def escrow_counts(conn: Connection, job_id: str) -> tuple[int, int]:
     """(object failures, reference failures) currently escrowed."""
     query = (
@@ -227,11 +246,6 @@ def escrows_clear(conn: Connection, job_id: str) -> None:
 
 
 # Staged deletes
-
-
-def staged_put(conn: Connection, job_id: str, record: Mapping[str, Any]) -> None:
-    staged_remove(conn, job_id, record["source_id"])
-    conn.execute(staged_deletes.insert().values(job_id=job_id, **record))
 
 
 def staged_remove(conn: Connection, job_id: str, source_id: str) -> None:
@@ -268,9 +282,25 @@ def logs_insert(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
         conn.execute(provisioning_logs.insert(), list(records))
 
 
-def logs_prune(conn: Connection, older_than: datetime) -> int:
+def logs_prune(conn: Connection, job_id: str, older_than: datetime) -> int:
+    """Drop a job's provisioning logs older than its retention."""
     result = conn.execute(
-        delete(provisioning_logs).where(provisioning_logs.c.activity_date_time < older_than)
+        delete(provisioning_logs).where(
+            and_(provisioning_logs.c.job_id == job_id, provisioning_logs.c.activity_date_time < older_than)
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def logs_prune_orphans(conn: Connection, older_than: datetime) -> int:
+    """Drop old provisioning logs of jobs that no longer exist (kept meanwhile as audit history)."""
+    result = conn.execute(
+        delete(provisioning_logs).where(
+            and_(
+                provisioning_logs.c.activity_date_time < older_than,
+                provisioning_logs.c.job_id.not_in(select(sync_jobs.c.id)),
+            )
+        )
     )
     return int(result.rowcount or 0)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select, update
 
-from provisiond.store import engine_state
+from provisiond.store import engine_state, inbound, notifications
 from provisiond.store.tables import sync_job_restarts, sync_jobs, sync_secrets, sync_template_overrides
 
 Record = dict[str, Any]
@@ -44,11 +44,14 @@ def list_jobs(conn: Connection, service_principal_id: str) -> list[Record]:
 
 def update_job(conn: Connection, job_id: str, values: Mapping[str, Any]) -> None:
     conn.execute(update(sync_jobs).where(sync_jobs.c.id == job_id).values(**values))
+    if values.get("cycle_due_at") is not None:
+        notifications.announce(conn)
 
 
 def delete_job(conn: Connection, job_id: str) -> None:
     """The job and all its state (connector data store, escrows, staged deletes, restarts)."""
     engine_state.delete_job_state(conn, job_id)
+    inbound.purge(conn, job_id)
     conn.execute(delete(sync_job_restarts).where(sync_job_restarts.c.job_id == job_id))
     conn.execute(delete(sync_jobs).where(sync_jobs.c.id == job_id))
 

@@ -329,3 +329,23 @@ provisioning_logs = Table(
     Index("ix_provisioning_logs_job_time", "job_id", "activity_date_time"),
     Index("ix_provisioning_logs_time", "activity_date_time"),
 )
+
+# API-driven inbound provisioning: the SCIM user records accepted by bulkUpload, one row per
+# operation, staged before the 202 and removed once a cycle has applied them to the directory.
+# `kind` is "record" (an uploaded user) or "reference" (a manager link waiting for its manager
+# to arrive); `escrowed` marks records whose last attempt failed and waits for the escrow retry.
+inbound_records = Table(
+    "inbound_records",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("job_id", String(256), nullable=False),
+    Column("upload_id", String(64), nullable=False),
+    Column("bulk_id", String(256), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("escrowed", Boolean, nullable=False),
+    Column("received_date_time", TS, nullable=False),
+    Index("ix_inbound_records_job_seq", "job_id", "seq"),
+    Index("ix_inbound_records_job_external_id", "job_id", "external_id"),
+)

@@ -440,22 +440,7 @@ async def validate_credentials(
     return no_content()
 
 
-@router.post(JOB + "/provisionOnDemand")
-def provision_on_demand(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> Response:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
-    services(request).synchronization.job(target.sp, job_id)
-    raise _not_implemented("provisionOnDemand", "the mapping-language and provision-on-demand issue")
-
-
-@router.post(JOB + "/bulkUpload")
-def bulk_upload(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> Response:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_BULK_UPLOAD)
-    services(request).synchronization.job(target.sp, job_id)
-    raise _not_implemented("bulkUpload (API-driven inbound provisioning)", "the inbound provisioning issue")
+# provisionOnDemand: api/routes/on_demand.py
 
 
 # Job schema
@@ -579,13 +564,7 @@ def get_template_directory(
     )
 
 
-# Schema functions and actions that arrive with the mapping-language issue
-
-_SCHEMA_PARENTS = (
-    JOB + "/schema",
-    SP + "/templates/{template_id}/schema",
-    APP + "/templates/{template_id}/schema",
-)
+# Graph routes that are not built
 
 
 def _not_built(name: str, requirement: perm.Requirement, message: str) -> Any:
@@ -602,39 +581,6 @@ def _not_built(name: str, requirement: perm.Requirement, message: str) -> Any:
         raise NotImplementedYet(message)
 
     return handler
-
-
-def _schema_feature(name: str, requirement: perm.Requirement) -> Any:
-    return _not_built(
-        name,
-        requirement,
-        f"{name} is not implemented in this version of provisiond; it arrives with the mapping-language issue.",
-    )
-
-
-# schema/functions, schema/filterOperators and schema/parseExpression
-for _parent in _SCHEMA_PARENTS:
-    router.add_api_route(
-        _parent + "/functions", _schema_feature("schema/functions", perm.SYNC_WRITE), methods=["GET"]
-    )
-    router.add_api_route(
-        _parent + "/filterOperators",
-        _schema_feature("schema/filterOperators", perm.SYNC_WRITE),
-        methods=["GET"],
-    )
-    router.add_api_route(
-        _parent + "/parseExpression",
-        _schema_feature("schema/parseExpression", perm.SYNC_WRITE),
-        methods=["POST"],
-    )
-
-# directories/{id}/discover
-for _parent in _SCHEMA_PARENTS:
-    router.add_api_route(
-        _parent + "/directories/{directory_id}/discover",
-        _schema_feature("directories/discover", perm.SYNC_DISCOVER),
-        methods=["POST"],
-    )
 
 
 _NO_CODE_GRANT = (
