@@ -959,6 +959,7 @@ def test_validate_credentials_before_any_job_exists(
 NOT_BUILT = [
     ("POST", "{sync}/acquireAccessToken", {"credentials": []}),
     ("POST", "{app_sync}/acquireAccessToken", {"credentials": []}),
+    ("GET", "{sync}/Ping()", None),
 ]
 
 

@@ -593,3 +593,9 @@ for _root in (SP, APP):
         _not_built("acquireAccessToken", perm.SYNC_WRITE, _NO_CODE_GRANT),
         methods=["POST"],
     )
+
+_NO_PING_SHAPE = (
+    "Ping() is not implemented: Graph declares this beta function (returning Edm.String) but does not document "
+    "it, and with no published response to match provisiond does not invent one."
+)
+router.add_api_route(SP + "/Ping", _not_built("Ping", perm.SYNC_READ, _NO_PING_SHAPE), methods=["GET"])
