@@ -8,7 +8,6 @@ real server answer after the delay)."""
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from provisiond.scim_target import (
     ENTRA_TOLERANT,
     ScimServer,
     build_app,
+    read_request,
     serve_scim,
 )
 
@@ -80,13 +80,7 @@ class _Logging:
         self.traffic = traffic
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "") + (
-            "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
-        )
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        method, path, body = read_request(environ)
         with self.traffic.lock:
             self.traffic.log.append(Request(method, path, body, time.monotonic()))
             delay = next(

@@ -94,6 +94,18 @@ class Traffic:
             self.requests.clear()
 
 
+def read_request(environ: dict[str, Any]) -> tuple[str, str, bytes]:
+    """Method, path with query, and body of a WSGI request; the body stays readable downstream."""
+    method = environ["REQUEST_METHOD"]
+    path = environ.get("PATH_INFO", "") + (
+        "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
+    )
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return method, path, body
+
+
 class _Recording:
     """A WSGI wrapper that records requests and injects faults before the real server sees them."""
 
@@ -102,13 +114,7 @@ class _Recording:
         self.traffic = traffic
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "") + (
-            "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
-        )
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        method, path, body = read_request(environ)
         with self.traffic.lock:
             self.traffic.requests.append((method, path))
             fault = next(
