@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from tests.conftest import LiveServer, ScimTarget
-from tests.e2e.test_sdk_walkthrough import CUSTOM_SCIM_APP_TEMPLATE, FLAVOURS
+from tests.e2e.sdk import FLAVOURS, create_job, instantiate_scim_app, put_target_secrets
 
 from provisiond.services import templates
 
@@ -18,28 +18,10 @@ async def test_discover_through_the_sdk_refreshes_job_and_template_directories(
 ) -> None:
     sdk = FLAVOURS[version]
     client = sdk.client(live_server, version)
-    body = sdk.module(
-        "application_templates.item.instantiate.instantiate_post_request_body"
-    ).InstantiatePostRequestBody(display_name="Discovered SCIM")
-    created = await client.application_templates.by_application_template_id(
-        CUSTOM_SCIM_APP_TEMPLATE
-    ).instantiate.post(body)
+    created = await instantiate_scim_app(sdk, client, "Discovered SCIM")
     sp = client.service_principals.by_service_principal_id(created.service_principal.id)
-    SynchronizationJob = sdk.model("SynchronizationJob", "synchronization_job")
-    job = await sp.synchronization.jobs.post(SynchronizationJob(template_id="scim"))
-    secrets_module = sdk.module("service_principals.item.synchronization.secrets.secrets_put_request_body")
-    Pair = sdk.model(
-        "SynchronizationSecretKeyStringValuePair", "synchronization_secret_key_string_value_pair"
-    )
-    Secret = sdk.model("SynchronizationSecret", "synchronization_secret")
-    await sp.synchronization.secrets.put(
-        secrets_module.SecretsPutRequestBody(
-            value=[
-                Pair(key=Secret.BaseAddress, value=scim_target.url),
-                Pair(key=Secret.SecretToken, value=scim_target.token),
-            ]
-        )
-    )
+    job = await create_job(sdk, sp)
+    await put_target_secrets(sdk, sp, scim_target.url, scim_target.token)
 
     # The job's target directory.
     job_schema = sp.synchronization.jobs.by_synchronization_job_id(job.id).schema

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from tests.conftest import LiveServer, ScimTarget
-from tests.e2e.test_sdk_walkthrough import FLAVOURS
+from tests.e2e.sdk import FLAVOURS
 from tests.engine.helpers import provision
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import LiveServer
-from tests.e2e.test_sdk_walkthrough import CUSTOM_SCIM_APP_TEMPLATE, FLAVOURS, Sdk
+from tests.e2e.sdk import FLAVOURS, Sdk, create_job, instantiate_scim_app
 
 from provisiond.mapping.functions import FUNCTION_SIGNATURES
 from provisiond.mapping.scoping import FILTER_OPERATORS
@@ -16,15 +16,9 @@ from provisiond.mapping.scoping import FILTER_OPERATORS
 
 async def _schema_builders(sdk: Sdk, client: Any) -> dict[str, Any]:
     """The three parents' schema request builders, for a new custom SCIM app with a scim job."""
-    body = sdk.module(
-        "application_templates.item.instantiate.instantiate_post_request_body"
-    ).InstantiatePostRequestBody(display_name="Contoso SCIM")
-    created = await client.application_templates.by_application_template_id(
-        CUSTOM_SCIM_APP_TEMPLATE
-    ).instantiate.post(body)
+    created = await instantiate_scim_app(sdk, client, "Contoso SCIM")
     sp = client.service_principals.by_service_principal_id(created.service_principal.id)
-    SynchronizationJob = sdk.model("SynchronizationJob", "synchronization_job")
-    job = await sp.synchronization.jobs.post(SynchronizationJob(template_id="scim"))
+    job = await create_job(sdk, sp)
     app = client.applications.by_application_id(created.application.id)
     return {
         "job": sp.synchronization.jobs.by_synchronization_job_id(job.id).schema,

@@ -13,22 +13,14 @@ import json
 from typing import Any
 
 import pytest
-from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from sqlalchemy import select
 from tests.api.bulk_examples import EXAMPLE_1, EXAMPLE_3, UPLOAD
 from tests.conftest import LiveServer
-from tests.e2e.test_sdk_walkthrough import CUSTOM_SCIM_APP_TEMPLATE, FLAVOURS, StaticToken
+from tests.e2e.sdk import FLAVOURS, create_job, instantiate_scim_app
 
 from provisiond.store.tables import inbound_records
-
-
-def sdk_client(server: LiveServer, version: str, token: str) -> Any:
-    root = __import__(FLAVOURS[version].package)
-    adapter = root.GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)))
-    adapter.base_url = f"{server.url}/{version}"
-    return root.GraphServiceClient(request_adapter=adapter)
 
 
 async def post_bulk_upload(client: Any, version: str, builder: Any, body: bytes, content_type: str) -> None:
@@ -44,22 +36,14 @@ async def test_bulk_upload_through_the_sdk_request_adapter_stages_the_records(
 ) -> None:
     sdk = FLAVOURS[version]
     admin = sdk.client(live_server, version)
-    body = sdk.module(
-        "application_templates.item.instantiate.instantiate_post_request_body"
-    ).InstantiatePostRequestBody(display_name="HR inbound")
-    created = await admin.application_templates.by_application_template_id(
-        CUSTOM_SCIM_APP_TEMPLATE
-    ).instantiate.post(body)
+    created = await instantiate_scim_app(sdk, admin, "HR inbound")
     sp_id = created.service_principal.id
     templates = await admin.service_principals.by_service_principal_id(sp_id).synchronization.templates.get()
     assert "API2AAD" in [t.id for t in templates.value]
-    SynchronizationJob = sdk.model("SynchronizationJob", "synchronization_job")
-    job = await admin.service_principals.by_service_principal_id(sp_id).synchronization.jobs.post(
-        SynchronizationJob(template_id="API2AAD")
-    )
+    job = await create_job(sdk, admin.service_principals.by_service_principal_id(sp_id), "API2AAD")
     assert job.id.startswith("API2AAD.")
 
-    uploader = sdk_client(live_server, version, live_server.token(roles=[UPLOAD]))
+    uploader = sdk.client(live_server, version, live_server.token(roles=[UPLOAD]))
     builder = (
         uploader.service_principals.by_service_principal_id(sp_id)
         .synchronization.jobs.by_synchronization_job_id(job.id)

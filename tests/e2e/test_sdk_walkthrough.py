@@ -3,54 +3,11 @@ live server and a real scim2-server target, on v1.0 (msgraph-sdk) and beta (msgr
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from types import ModuleType
-from typing import Any
 
 import pytest
-from kiota_abstractions.authentication import (
-    AccessTokenProvider,
-    AllowedHostsValidator,
-    BaseBearerTokenAuthenticationProvider,
-)
 from tests.conftest import LiveServer, ScimTarget
-
-CUSTOM_SCIM_APP_TEMPLATE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
-DEFAULT_ACCESS = uuid.UUID("00000000-0000-0000-0000-000000000000")
-
-
-class StaticToken(AccessTokenProvider):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def get_authorization_token(self, uri: str, additional_authentication_context: Any = None) -> str:
-        return self.token
-
-    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
-        return AllowedHostsValidator([])
-
-
-class Sdk:
-    """The pieces of one SDK flavour (msgraph for v1.0, msgraph_beta for beta)."""
-
-    def __init__(self, package: str) -> None:
-        self.package = package
-
-    def module(self, path: str) -> ModuleType:
-        return importlib.import_module(f"{self.package}.generated.{path}")
-
-    def model(self, name: str, module: str) -> Any:
-        return getattr(self.module(f"models.{module}"), name)
-
-    def client(self, server: LiveServer, version: str) -> Any:
-        root = importlib.import_module(self.package)
-        adapter = root.GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(server.token())))
-        adapter.base_url = f"{server.url}/{version}"
-        return root.GraphServiceClient(request_adapter=adapter)
-
-
-FLAVOURS = {"v1.0": Sdk("msgraph"), "beta": Sdk("msgraph_beta")}
+from tests.e2e.sdk import CUSTOM_SCIM_APP_TEMPLATE, DEFAULT_ACCESS, FLAVOURS
 
 
 @pytest.mark.parametrize("version", ["v1.0", "beta"])
