@@ -14,7 +14,7 @@
 - `Job`: wait for cycles and read their counters; `measure_cycle()`: one cycle's duration,
   this process's CPU minus the idle baseline, peak RSS, the SCIM requests the target served;
   `profiled()`: cProfile on the scheduler thread; `replay()`: a recorded request stream sent
-  again with httpx2 at a concurrency.
+  again at a concurrency with aiohttp, the HTTP client the engine's SCIM connector uses.
 - `report()`: print the figures and write bench/results/<name>.json.
 
 Nothing here asserts anything about wall-clock time.
@@ -47,8 +47,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import httpx2
 import uvicorn
+import yarl
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -799,8 +801,9 @@ class ReplayResult:
 
 
 def replay(requests: list[RecordedRequest], target: TargetProcess, concurrency: int) -> ReplayResult:
-    """Send the requests in recorded order with `concurrency` workers over one httpx2.AsyncClient
-    (pooled connections, the headers the engine sends): bare HTTP, no engine."""
+    """Send the requests in recorded order with `concurrency` workers over one aiohttp session
+    (the engine's own client library, pooled connections, the headers the engine sends): bare
+    HTTP, no engine."""
     return asyncio.run(_replay(requests, target, concurrency))
 
 
@@ -810,21 +813,24 @@ async def _replay(requests: list[RecordedRequest], target: TargetProcess, concur
         "Content-Type": "application/scim+json",
         "Authorization": f"Bearer {target.token}",
     }
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     pending = iter(requests)
     failures = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
 
-    async with httpx2.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+    async with aiohttp.ClientSession(headers=headers, connector=connector, timeout=timeout) as session:
 
         async def worker() -> None:
             nonlocal failures
             for request in pending:
                 url = target.root + request.path + (f"?{request.query}" if request.query else "")
-                response = await client.request(
-                    request.method, url, content=request.body.encode() if request.body else None
-                )
-                if response.status_code >= 400:
-                    failures += 1
+                data = request.body.encode() if request.body else None
+                async with session.request(
+                    request.method, yarl.URL(url, encoded=True), data=data
+                ) as response:
+                    await response.read()
+                    if response.status >= 400:
+                        failures += 1
 
         wall, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -16,7 +16,7 @@ through the Graph API. Then the job is started and its initial cycle measured:
   lifetime ru_maxrss;
 - SCIM requests the target served, by method, and the target process's CPU.
 The target records every request it serves during the cycle; they are then replayed in the
-same order with httpx2.AsyncClient at the job's export concurrency against a fresh target
+same order with aiohttp (the engine's client) at the job's export concurrency against a fresh target
 (its ids are derived from names, so PATCH paths stay valid): once all of them, once only the
 writes (POST/PATCH). The figure to compare is engine cycle time / replay time; the replay
 client's CPU per exported object is what bare HTTP alone costs of the engine's CPU figure.
