@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from provisiond.store import directory as repo
+from provisiond.store import engine_state
 from provisiond.store.changelog import append_change, changes_after, last_seq
 from provisiond.store.db import Database
 from provisiond.store.secretbox import SecretBox
@@ -148,3 +149,52 @@ def test_secret_box_round_trips_and_refuses_a_foreign_key() -> None:
         assert "cannot be decrypted" in str(exc)
     else:
         raise AssertionError("a foreign key must not decrypt")
+
+
+def test_engine_reads_of_users_include_soft_deleted_ones(db: Database) -> None:
+    with db.transaction() as conn:
+        for i in range(3):
+            repo.insert(conn, users, {**_user(f"m-{i}", f"m{i}@example.com"), "manager_id": "m-0"})
+        repo.soft_delete(conn, users, "m-2", NOW)
+    with db.read() as conn:
+        assert [r["id"] for r in repo.page_any(conn, users, None, 10)] == ["m-0", "m-1", "m-2"]
+        assert [r["id"] for r in repo.page_any(conn, users, "m-0", 1)] == ["m-1"]
+        assert repo.existing_ids(conn, users, ["m-1", "m-2", "gone"]) == {"m-1", "m-2"}
+        assert repo.existing_ids(conn, users, []) == set()
+        assert repo.managers_of(conn, ["m-1", "m-2", "gone"]) == {"m-1": "m-0", "m-2": "m-0"}
+        assert repo.managers_of(conn, []) == {}
+
+
+def test_connector_data_store_partial_reads_agree_with_whole_rows(db: Database) -> None:
+    def row(source_id: str, state: str, references: dict[str, list[str]]) -> dict[str, object]:
+        return {
+            "source_id": source_id,
+            "object_type": "User",
+            "target_id": f"t-{source_id}",
+            "state": state,
+            "exported": {"userName": source_id},
+            "references": references,
+            "display_name": source_id,
+            "created_date_time": NOW,
+            "updated_date_time": NOW,
+        }
+
+    with db.transaction() as conn:
+        engine_state.cds_apply(
+            conn,
+            "job",
+            [("a", row("a", "provisioned", {})), ("b", row("b", "disabled", {"manager": ["a"]}))],
+        )
+        engine_state.cds_apply(conn, "other", [("c", row("c", "provisioned", {}))])
+    with db.read() as conn:
+        assert engine_state.cds_keys_page(conn, "job", None, 10) == [("a", "User"), ("b", "User")]
+        assert engine_state.cds_keys_page(conn, "job", "a", 10) == [("b", "User")]
+        assert engine_state.cds_references_page(conn, "job", None, 1) == [
+            {"source_id": "a", "object_type": "User", "state": "provisioned", "references": {}}
+        ]
+        assert engine_state.cds_references_page(conn, "job", "a", 10)[0]["references"] == {"manager": ["a"]}
+        assert engine_state.cds_links(conn, "job", ["a", "b", "c"]) == {
+            "a": ("t-a", "provisioned"),
+            "b": ("t-b", "disabled"),
+        }
+        assert engine_state.cds_links(conn, "job", []) == {}

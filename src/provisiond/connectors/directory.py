@@ -8,9 +8,11 @@ names attribute mappings use. Reads come in pages and id batches, never the whol
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import RowMapping
 
 from provisiond.store import changelog
 from provisiond.store import directory as repo
@@ -42,7 +44,7 @@ _USER_SKIP = {"upn_key", "manager_id", "deleted_date_time"}
 _GROUP_SKIP = {"deleted_date_time"}
 
 
-def user_source(row: dict[str, Any]) -> SourceObject:
+def user_source(row: Mapping[str, Any] | RowMapping) -> SourceObject:
     obj = {_camel(k): v for k, v in row.items() if k not in _USER_SKIP}
     obj["objectId"] = row["id"]
     obj["manager"] = row["manager_id"]
@@ -50,7 +52,7 @@ def user_source(row: dict[str, Any]) -> SourceObject:
     return obj
 
 
-def group_source(row: dict[str, Any]) -> SourceObject:
+def group_source(row: Mapping[str, Any] | RowMapping) -> SourceObject:
     obj = {_camel(k): v for k, v in row.items() if k not in _GROUP_SKIP}
     obj["objectId"] = row["id"]
     obj["isDeleted"] = row["deleted_date_time"] is not None
@@ -94,6 +96,17 @@ class DirectorySource:
     def groups(self, ids: Sequence[str]) -> dict[str, SourceObject]:
         with self.db.read() as conn:
             return {i: group_source(r) for i, r in repo.by_ids(conn, groups, ids).items()}
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids name a user or group, live or soft-deleted."""
+        with self.db.read() as conn:
+            return repo.existing_ids(conn, users, ids) | repo.existing_ids(conn, groups, ids)
+
+    def managers(self, user_ids: Sequence[str]) -> dict[str, str | None]:
+        """The manager id of each of these users (live or soft-deleted), without reading the rest
+        of the user: reference resolution needs nothing else."""
+        with self.db.read() as conn:
+            return repo.managers_of(conn, user_ids)
 
     def members(self, group_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         with self.db.read() as conn:

@@ -26,8 +26,8 @@ from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
 from provisiond.engine import inbound
 from provisiond.engine.context import CycleContext
-from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome
-from provisiond.engine.policy import EngineSettings, escrow_quarantine
+from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome, PendingExport
+from provisiond.engine.policy import EngineSettings
 from provisiond.engine.status import StatusWriter
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import CompiledSchema, MappingError, compile_schema_once
@@ -35,7 +35,7 @@ from provisiond.store import engine_state as state
 from provisiond.store.db import Database
 from provisiond.store.engine_state import GenerationChanged
 
-PAGE_SIZE = 500
+PAGE_SIZE = 2000  # objects per batch: each costs a few transactions, so fewer is faster
 CHANGE_BATCH = 2000
 
 
@@ -154,21 +154,34 @@ class CycleRunner:
             object_type = USER if phase == "users" else GROUP
             sources = {s["objectId"]: s for s in page}
             return await self._process(ctx, object_type, list(sources), sources), page[-1]["objectId"]
+        if phase == "sweep":
+            with self.db.read() as conn:
+                keys = state.cds_keys_page(conn, ctx.job_id, after, PAGE_SIZE)
+            if not keys:
+                return None, after
+            return await self._sweep(ctx, [source_id for source_id, _ in keys]), keys[-1][0]
+        # Deciding what references changed needs only part of each row (see resolve_references).
         with self.db.read() as conn:
-            rows = state.cds_page(conn, ctx.job_id, after, PAGE_SIZE)
+            rows = state.cds_references_page(conn, ctx.job_id, after, PAGE_SIZE)
         if not rows:
             return None, after
-        if phase == "references":
-            return await self._references(ctx, rows), rows[-1]["source_id"]
-        return await self._sweep(ctx, rows), rows[-1]["source_id"]
+        return await self._references(ctx, rows), rows[-1]["source_id"]
 
-    async def _sweep(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
+    async def _sweep(self, ctx: CycleContext, source_ids: list[str]) -> list[Outcome]:
         """Managed objects that no longer exist in the directory at all: delete them."""
-        ids = [r["source_id"] for r in rows]
-        present = set(self.source.users(ids)) | set(self.source.groups(ids))
-        gone = {r["source_id"]: r for r in rows if r["source_id"] not in present}
+        present = self.source.existing(source_ids)
+        gone = [sid for sid in source_ids if sid not in present]
+        if not gone:
+            return []
+        # Only the few gone ones need their full connector data store row.
+        with self.db.read() as conn:
+            rows = state.cds_get(conn, ctx.job_id, gone)
         processor = ObjectProcessor(ctx)
-        return [await processor.process(r["object_type"], sid, None, r) for sid, r in gone.items()]
+        return [
+            await processor.process(rows[sid]["object_type"], sid, None, rows[sid])
+            for sid in gone
+            if sid in rows
+        ]
 
     # Incremental cycle
 
@@ -322,22 +335,7 @@ class CycleRunner:
             raise CycleStopped
 
     def _finish(self, ctx: CycleContext, status: StatusWriter, held: int) -> None:
-        with self.db.read() as conn:
-            object_failures, reference_failures = state.escrow_counts(conn, ctx.job_id)
-        verdict = escrow_quarantine(
-            ctx.settings, object_failures, reference_failures, max(ctx.counters.imported, 1)
-        )
-        if held:
-            status.finish_quarantined(
-                ctx,
-                "TooManyDeletes",
-                f"{held} disables and deletes in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
-                "they are staged. Restart with resetScope ForceDeletes to let them run.",
-            )
-        elif verdict is not None:
-            status.finish_quarantined(ctx, verdict.reason, verdict.message)
-        else:
-            status.finish_succeeded(ctx)
+        status.finish(ctx, held)
 
 
 # Building blocks shared by cycles and provision on demand (engine/on_demand.py)
@@ -401,19 +399,32 @@ async def process_objects(
         cds = state.cds_get(conn, ctx.job_id, list(ids))
         escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
     processor = ObjectProcessor(ctx, escrowed)
-    return list(
-        await asyncio.gather(*(processor.process(object_type, i, sources.get(i), cds.get(i)) for i in ids))
+    # Decide every object first; only those that need the target run as concurrent exports,
+    # so an unchanged object costs no task.
+    decided = [processor.decide(object_type, i, sources.get(i), cds.get(i)) for i in ids]
+    exported = iter(
+        await asyncio.gather(*(processor.export(d) for d in decided if isinstance(d, PendingExport)))
     )
+    outcomes = [d if isinstance(d, Outcome) else next(exported) for d in decided]
+    for outcome in outcomes:
+        # Nothing to clear where nothing was escrowed (read above, under this cycle's lease).
+        if outcome.escrow_clear and outcome.escrow is None and outcome.source_id not in escrowed:
+            outcome.escrow_clear = False
+    return outcomes
 
 
 async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
     """Bring the manager of these users and the members of these groups (connector data store
-    rows) in the target to what the directory says, among the objects that are provisioned."""
+    rows) in the target to what the directory says, among the objects that are provisioned.
+
+    A row needs only source_id, object_type, state and references; rows without their
+    exported values are read whole for the objects whose references change."""
     users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]
     groups = [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
     desired: dict[str, list[str]] = {}
-    for user_id, source in ctx.source.users([r["source_id"] for r in users]).items():
-        desired[user_id] = [source["manager"]] if source.get("manager") else []
+    # Only the manager id of each user: reading whole users again here was most of the cost.
+    for user_id, manager in ctx.source.managers([r["source_id"] for r in users]).items():
+        desired[user_id] = [manager] if manager else []
     for group_id, members in ctx.source.members([r["source_id"] for r in groups]).items():
         desired[group_id] = [m for m, _ in members]
     current = {
@@ -421,20 +432,33 @@ async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> l
     }
     wanted = sorted({s for ids in desired.values() for s in ids} | current)
     with ctx.db.read() as conn:
-        linked = state.cds_get(conn, ctx.job_id, wanted)
-    target_ids = {s: r["target_id"] for s, r in linked.items()}
-    provisioned = {s for s, r in linked.items() if r["state"] == "provisioned"}
+        links = state.cds_links(conn, ctx.job_id, wanted)
+    target_ids = {s: target_id for s, (target_id, _) in links.items()}
+    provisioned = {s for s, (_, link_state) in links.items() if link_state == "provisioned"}
     processor = ObjectProcessor(ctx)
-    results = await asyncio.gather(
-        *(
-            processor.references(
-                r["object_type"], r, desired.get(r["source_id"], []), target_ids, provisioned
-            )
-            for r in users + groups
-            if r["source_id"] in desired
+    changes: list[tuple[dict[str, Any], list[str]]] = []
+    for r in users + groups:
+        if r["source_id"] not in desired:
+            continue
+        change = processor.reference_change(
+            r["object_type"], r, desired[r["source_id"]], target_ids, provisioned
+        )
+        if change is not None:
+            changes.append((r, change))
+    if not changes:
+        return []
+    # Partial rows (the initial cycle's references phase reads only what deciding needs) are
+    # written back whole on success: read the full rows of the few that change.
+    partial = [r["source_id"] for r, _ in changes if "exported" not in r]
+    if partial:
+        with ctx.db.read() as conn:
+            full = state.cds_get(conn, ctx.job_id, partial)
+        changes = [(full[r["source_id"]] if "exported" not in r else r, c) for r, c in changes]
+    return list(
+        await asyncio.gather(
+            *(processor.export_references(r["object_type"], r, c, target_ids) for r, c in changes)
         )
     )
-    return [o for o in results if o is not None]
 
 
 def record_outcomes(

@@ -45,7 +45,7 @@ from sqlalchemy import Boolean, Connection, String
 from provisiond.clock import Clock
 from provisiond.engine.context import Counters
 from provisiond.engine.logs import LogEntry, modified_properties
-from provisiond.engine.policy import EngineSettings, escrow_quarantine, escrow_retry_at
+from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import CompiledObjectMapping, MappingError, compile_object_mapping
@@ -744,23 +744,8 @@ class InboundCycle:
             raise CycleStopped
 
     def _finish(self, ctx: InboundContext, status: StatusWriter, held: int) -> None:
-        with self.db.read() as conn:
-            object_failures, reference_failures = state.escrow_counts(conn, ctx.job_id)
-        verdict = escrow_quarantine(
-            ctx.settings, object_failures, reference_failures, max(ctx.counters.imported, 1)
-        )
-        if held:
-            status.finish_quarantined(
-                ctx,
-                "TooManyDeletes",
-                f"{held} disables in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
-                "they are staged. Restart with resetScope ForceDeletes to let them run.",
-            )
+        if not status.finish(ctx, held, held_what="disables"):
             return
-        if verdict is not None:
-            status.finish_quarantined(ctx, verdict.reason, verdict.message)
-            return
-        status.finish_succeeded(ctx)
         # Records that arrived while the cycle ran: their upload made the job due, and the
         # finish just scheduled the next interval over it.
         with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:

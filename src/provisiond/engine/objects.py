@@ -21,6 +21,7 @@ re-created instead of failing with InvalidAnchor until a restart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,22 @@ class Outcome:
     staged_clear: bool = True
     created: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PendingExport:
+    """An object whose outcome needs the target (match, create or PATCH): what `decide` hands
+    to `export`. Objects that need nothing of the target never become one, so an unchanged
+    object costs no task and no await."""
+
+    mapping: CompiledObjectMapping
+    object_type: str
+    source: dict[str, Any]
+    cds: dict[str, Any] | None
+    outcome: Outcome
+    # Update flow: the values the mapping wants and the last exported ones they differ from.
+    desired: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)
 
 
 def mapping_for(ctx: CycleContext, object_type: str) -> CompiledObjectMapping | None:
@@ -106,6 +123,16 @@ class ObjectProcessor:
     async def process(
         self, object_type: str, source_id: str, source: dict[str, Any] | None, cds: dict[str, Any] | None
     ) -> Outcome:
+        decided = self.decide(object_type, source_id, source, cds)
+        if isinstance(decided, Outcome):
+            return decided
+        return await self.export(decided)
+
+    def decide(
+        self, object_type: str, source_id: str, source: dict[str, Any] | None, cds: dict[str, Any] | None
+    ) -> Outcome | PendingExport:
+        """Everything `process` decides without the target: the outcome itself (skips, planned
+        disables and deletes, RedundantExport), or the export still to run."""
         mapping = mapping_for(self.ctx, object_type)
         outcome = Outcome(source_id, object_type)
         if mapping is None:
@@ -155,11 +182,19 @@ class ObjectProcessor:
             assert cds is not None
             return self._left_scope(mapping, object_type, enriched, details, cds, outcome)
         self.ctx.counters.entitled += 1
+        pending = PendingExport(mapping, object_type, enriched, cds, outcome)
+        if cds is not None and self._redundant(pending):
+            return outcome
+        return pending
+
+    async def export(self, pending: PendingExport) -> Outcome:
+        """Match and create, or PATCH what differs; a failure escrows the object."""
+        outcome = pending.outcome
         try:
-            if cds is None:
-                await self._match_or_create(mapping, object_type, enriched, outcome)
+            if pending.cds is None:
+                await self._match_or_create(pending.mapping, pending.object_type, pending.source, outcome)
             else:
-                await self._update(mapping, object_type, enriched, cds, outcome)
+                await self._update(pending)
         except ScimError as exc:
             if exc.job_level:
                 raise
@@ -298,19 +333,15 @@ class ObjectProcessor:
         outcome.log.step("EntryMatching", "matching", "success", "No matching object in the target")
         return None
 
-    async def _update(
-        self,
-        mapping: CompiledObjectMapping,
-        object_type: str,
-        source: dict[str, Any],
-        cds: dict[str, Any],
-        outcome: Outcome,
-    ) -> None:
-        assert outcome.log is not None
-        desired = mapping.values(source, self.ctx.evaluation, creating=False)
-        add_only = {f.target for f in mapping.attributes if f.add_only}
-        exported = dict(cds["exported"])
-        old = {k: v for k, v in exported.items() if k not in add_only}
+    def _redundant(self, pending: PendingExport) -> bool:
+        """Update flow, managed object: whether the target already has what the mapping wants
+        (RedundantExport: logged as a skip, nothing written to the connector data store)."""
+        outcome, mapping, cds = pending.outcome, pending.mapping, pending.cds
+        assert outcome.log is not None and cds is not None
+        desired = mapping.values(pending.source, self.ctx.evaluation, creating=False)
+        exported = cds["exported"]
+        add_only = mapping.add_only_targets
+        old = {k: v for k, v in exported.items() if k not in add_only} if add_only else exported
         if old == desired or not mapping.flow_update:
             outcome.log.step(
                 "EntrySynchronizationSkip", "export", "skipped", "The source and the target already match"
@@ -319,7 +350,21 @@ class ObjectProcessor:
             outcome.extra["redundant"] = True
             outcome.cds = None
             outcome.escrow_clear = True
-            return
+            return True
+        pending.desired, pending.old = desired, dict(old)
+        return False
+
+    async def _update(self, pending: PendingExport) -> None:
+        mapping, object_type, source, outcome = (
+            pending.mapping,
+            pending.object_type,
+            pending.source,
+            pending.outcome,
+        )
+        cds, desired, old = pending.cds, pending.desired, pending.old
+        assert outcome.log is not None and cds is not None
+        add_only = mapping.add_only_targets
+        exported = dict(cds["exported"])
         try:
             await self._patch_to(object_type, cds["target_id"], old, desired, outcome)
         except ScimError as exc:
@@ -468,24 +513,34 @@ class ObjectProcessor:
 
     # References: manager and group members, once the objects they point at exist
 
-    async def references(
+    def reference_change(
         self,
         object_type: str,
         cds: dict[str, Any],
         desired_sources: list[str],
-        target_ids: dict[str, str],
+        target_ids: Mapping[str, str],
         provisioned: set[str],
-    ) -> Outcome | None:
-        """Bring the manager (users) or members (groups) in the target to the desired set."""
+    ) -> list[str] | None:
+        """The manager (users) or members (groups) the target should reference, as source ids,
+        when that differs from what it references now; None when nothing is to be done."""
         mapping = mapping_for(self.ctx, object_type)
         attribute = "manager" if object_type == USER else "members"
         if mapping is None or attribute not in mapping.references or cds["state"] != "provisioned":
             return None
-        current = list(cds["references"].get(attribute) or [])
+        current = cds["references"].get(attribute) or []
         # Reference only what is provisioned; a disabled member or manager is kept, not added.
         desired = [s for s in desired_sources if s in target_ids and (s in current or s in provisioned)]
         if sorted(current) == sorted(desired):
             return None
+        return desired
+
+    async def export_references(
+        self, object_type: str, cds: dict[str, Any], desired: list[str], target_ids: Mapping[str, str]
+    ) -> Outcome:
+        """Bring the manager or members in the target to `desired` (from `reference_change`);
+        `cds` is the object's full connector data store row, written back with them."""
+        attribute = "manager" if object_type == USER else "members"
+        current = list(cds["references"].get(attribute) or [])
         outcome = Outcome(cds["source_id"], object_type, staged_clear=False)
         outcome.log = self._log(object_type, cds["source_id"], cds.get("display_name"), cds)
         outcome.log.action = "update"

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from provisiond.clock import Clock
 from provisiond.connectors.scim_client import ScimError
 from provisiond.engine.context import Counters, CycleContext
-from provisiond.engine.policy import EngineSettings, quarantine_next_attempt
+from provisiond.engine.policy import EngineSettings, escrow_quarantine, quarantine_next_attempt
 from provisiond.graph.base import format_datetime, parse_duration
 from provisiond.store import engine_state as state
 from provisiond.store.db import Database
@@ -71,6 +71,29 @@ class StatusWriter:
             ]
 
         self._update(change)
+
+    def finish(self, ctx: CycleFacts, held: int, *, held_what: str = "disables and deletes") -> bool:
+        """End a completed cycle: quarantined for TooManyDeletes when it held `held` staged
+        deletes, for escrows when failures cross the thresholds (reference §3), else succeeded.
+        True when the cycle succeeded."""
+        with self.db.read() as conn:
+            object_failures, reference_failures = state.escrow_counts(conn, self.job_id)
+        verdict = escrow_quarantine(
+            ctx.settings, object_failures, reference_failures, max(ctx.counters.imported, 1)
+        )
+        if held:
+            self.finish_quarantined(
+                ctx,
+                "TooManyDeletes",
+                f"{held} {held_what} in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
+                "they are staged. Restart with resetScope ForceDeletes to let them run.",
+            )
+            return False
+        if verdict is not None:
+            self.finish_quarantined(ctx, verdict.reason, verdict.message)
+            return False
+        self.finish_succeeded(ctx)
+        return True
 
     def finish_succeeded(self, ctx: CycleFacts) -> None:
         now = self.clock.now()

@@ -599,6 +599,9 @@ class CompiledExpression:
     attributes: frozenset[str]
     functions: frozenset[str]
     _root: _Node = field(repr=False, compare=False)
+    # The attribute name when the whole expression is one `[attribute]` (most mappings): lets
+    # `flows.values` read it straight from the source object.
+    plain_attribute: str | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, source: Mapping[str, Any], context: EvaluationContext | None = None) -> Any:
         """The value for one source object: text, bool, int, list, None (nothing flows) or
@@ -620,4 +623,5 @@ def compile(expr: Expr) -> CompiledExpression:
         attributes=root.attributes,
         functions=frozenset(node.name for node in _walk(expr) if isinstance(node, FunctionCall)),
         _root=root,
+        plain_attribute=expr.name if isinstance(expr, Attribute) else None,
     )

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from provisiond.mapping import expressions, scoping
+from provisiond.mapping.values import output
 
 REFERENCE_ATTRIBUTES = frozenset({"manager", "members"})
 
@@ -57,6 +58,11 @@ class CompiledObjectMapping:
             (a for a in self.attributes if a.matching_priority > 0), key=lambda a: a.matching_priority
         )
 
+    @cached_property
+    def add_only_targets(self) -> frozenset[str]:
+        """Target attributes that flow on create only (ObjectAddOnly)."""
+        return frozenset(flow.target for flow in self.attributes if flow.add_only)
+
     @property
     def targets(self) -> list[str]:
         return [flow.target for flow in self.attributes]
@@ -74,7 +80,14 @@ class CompiledObjectMapping:
         for flow in self.attributes:
             if flow.add_only and not creating:
                 continue
-            value = flow.expression.evaluate(source, context) if flow.expression is not None else None
+            expression = flow.expression
+            if expression is None:
+                value = None
+            elif expression.plain_attribute in source:
+                # `[attribute]` with the exact name present: what evaluate would give, cheaper.
+                value = output(source[expression.plain_attribute])
+            else:
+                value = expression.evaluate(source, context)
             if value is expressions.IGNORE_FLOW:
                 continue
             if value is None or value == [] or value == "":

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Column, Connection, RowMapping, Table, and_, delete, func, or_, select, update
 
 from provisiond.store.tables import (
     app_role_assignments,
@@ -313,9 +313,13 @@ def soft_delete(conn: Connection, table: Table, object_id: str, at: datetime) ->
 # Reads for the engine's directory source: whole pages and batches, soft-deleted included.
 
 
-def page_any(conn: Connection, table: Table, after_id: str | None, limit: int) -> list[Record]:
-    """Live and soft-deleted objects in id order: an initial cycle must see both."""
-    return page(conn, table, after_id=after_id, limit=limit, deleted=None)
+def page_any(conn: Connection, table: Table, after_id: str | None, limit: int) -> Sequence[RowMapping]:
+    """Live and soft-deleted objects in id order: an initial cycle must see both. Rows as read
+    (not copied into dicts): the source connector turns each into its own object anyway."""
+    query = select(table)
+    if after_id is not None:
+        query = query.where(table.c.id > after_id)
+    return conn.execute(query.order_by(table.c.id).limit(limit)).mappings().all()
 
 
 def by_ids(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str, Record]:
@@ -324,6 +328,21 @@ def by_ids(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str, Reco
         return {}
     rows = conn.execute(select(table).where(table.c.id.in_(list(ids)))).mappings()
     return {row["id"]: dict(row) for row in rows}
+
+
+def existing_ids(conn: Connection, table: Table, ids: Sequence[str]) -> set[str]:
+    """Which of these ids exist, live or soft-deleted (the rest were hard-deleted)."""
+    if not ids:
+        return set()
+    return set(conn.execute(select(table.c.id).where(table.c.id.in_(list(ids)))).scalars())
+
+
+def managers_of(conn: Connection, user_ids: Sequence[str]) -> dict[str, str | None]:
+    """user id -> manager id of these users, live or soft-deleted; a hard-deleted user is absent."""
+    if not user_ids:
+        return {}
+    query = select(users.c.id, users.c.manager_id).where(users.c.id.in_(list(user_ids)))
+    return {r.id: r.manager_id for r in conn.execute(query)}
 
 
 def live_members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

@@ -189,12 +189,41 @@ def staged_apply(conn: Connection, job_id: str, changes: Iterable[RowChange]) ->
     _apply_changes(conn, staged_deletes, job_id, changes)
 
 
-def cds_page(conn: Connection, job_id: str, after: str | None, limit: int) -> list[Record]:
-    query = select(connector_data_store).where(connector_data_store.c.job_id == job_id)
+def cds_references_page(conn: Connection, job_id: str, after: str | None, limit: int) -> list[Record]:
+    """Rows in source id order after `after`, with only source_id, object_type, state and
+    references: what deciding whether a manager or members changed needs (the few rows that
+    changed are read whole afterwards)."""
+    table = connector_data_store
+    query = select(table.c.source_id, table.c.object_type, table.c.state, table.c.references).where(
+        table.c.job_id == job_id
+    )
     if after is not None:
-        query = query.where(connector_data_store.c.source_id > after)
-    rows = conn.execute(query.order_by(connector_data_store.c.source_id).limit(limit)).mappings()
+        query = query.where(table.c.source_id > after)
+    rows = conn.execute(query.order_by(table.c.source_id).limit(limit)).mappings()
     return [dict(r) for r in rows]
+
+
+def cds_keys_page(conn: Connection, job_id: str, after: str | None, limit: int) -> list[tuple[str, str]]:
+    """(source id, object type) of rows in source id order after `after`: no JSON decoded, for
+    the sweep that only asks which source ids are gone."""
+    table = connector_data_store
+    query = select(table.c.source_id, table.c.object_type).where(table.c.job_id == job_id)
+    if after is not None:
+        query = query.where(table.c.source_id > after)
+    rows = conn.execute(query.order_by(table.c.source_id).limit(limit))
+    return [(r.source_id, r.object_type) for r in rows]
+
+
+def cds_links(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """source id -> (target id, state) of these rows: what reference resolution needs of the
+    objects a manager or member points at, without decoding their JSON columns."""
+    if not source_ids:
+        return {}
+    table = connector_data_store
+    query = select(table.c.source_id, table.c.target_id, table.c.state).where(
+        and_(table.c.job_id == job_id, table.c.source_id.in_(source_ids))
+    )
+    return {r.source_id: (r.target_id, r.state) for r in conn.execute(query)}
 
 
 def cds_counts(conn: Connection, job_id: str) -> dict[str, int]:
