@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -71,3 +72,32 @@ def make_user(client: httpx.Client, nickname: str, **extra: Any) -> dict[str, An
     response = client.post("/users", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+@dataclass
+class SyncPaths:
+    """The synchronization paths of one service principal, its application and one job."""
+
+    sp_id: str
+    app_object_id: str
+    job_id: str
+
+    @property
+    def sync(self) -> str:
+        return f"/servicePrincipals/{self.sp_id}/synchronization"
+
+    @property
+    def job(self) -> str:
+        return f"{self.sync}/jobs/{self.job_id}"
+
+    @property
+    def app_sync(self) -> str:
+        return f"/applications/{self.app_object_id}/synchronization"
+
+    @property
+    def sp_template(self) -> str:
+        return f"{self.sync}/templates/scim"
+
+    @property
+    def app_template(self) -> str:
+        return f"{self.app_sync}/templates/scim"

@@ -3,12 +3,11 @@ scripted server that misbehaves, for jobs, service-principal templates and appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from tests.api.helpers import assert_graph_error, make_app, make_job, store_snapshot
+from tests.api.helpers import SyncPaths, assert_graph_error, make_app, make_job, store_snapshot
 from tests.conftest import LiveServer, ScimTarget, free_port
 from tests.scripted_server import Answer, json_answer, scripted_server
 
@@ -20,27 +19,7 @@ AAD_DIRECTORY_ID = templates.AAD_DIRECTORY_ID
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-@dataclass
-class App:
-    sp_id: str
-    app_object_id: str
-    job_id: str
-
-    @property
-    def sync(self) -> str:
-        return f"/servicePrincipals/{self.sp_id}/synchronization"
-
-    @property
-    def job(self) -> str:
-        return f"{self.sync}/jobs/{self.job_id}"
-
-    @property
-    def sp_template(self) -> str:
-        return f"{self.sync}/templates/scim"
-
-    @property
-    def app_template(self) -> str:
-        return f"/applications/{self.app_object_id}/synchronization/templates/scim"
+App = SyncPaths
 
 
 def _app(server: LiveServer, base_address: str | None, token: str = "") -> App:

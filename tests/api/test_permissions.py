@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from tests.api.helpers import assert_graph_error, make_app, make_job, store_snapshot
+from tests.api.helpers import SyncPaths, assert_graph_error, make_app, make_job, store_snapshot
 from tests.conftest import LiveServer
 
 CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
@@ -27,23 +27,7 @@ BULK_BODY = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkR
 SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 
-@dataclass
-class Target:
-    sp_id: str
-    app_object_id: str
-    job_id: str
-
-    @property
-    def sync(self) -> str:
-        return f"/servicePrincipals/{self.sp_id}/synchronization"
-
-    @property
-    def job(self) -> str:
-        return f"{self.sync}/jobs/{self.job_id}"
-
-    @property
-    def app_sync(self) -> str:
-        return f"/applications/{self.app_object_id}/synchronization"
+Target = SyncPaths
 
 
 @dataclass

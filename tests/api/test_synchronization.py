@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
-from tests.api.helpers import assert_graph_error, make_app, make_job, store_snapshot
+from tests.api.helpers import SyncPaths, assert_graph_error, make_app, make_job, store_snapshot
 from tests.conftest import LiveServer, ScimTarget, free_port
 
 from provisiond.graph.synchronization import SynchronizationJob
@@ -64,25 +64,8 @@ PORTAL_RESTART = 14
 
 
 @dataclass
-class Provisioned:
-    """A custom SCIM application, its service principal and a `scim` job."""
-
-    sp_id: str
-    app_object_id: str
-    app_id: str
-    job_id: str
-
-    @property
-    def sync(self) -> str:
-        return f"/servicePrincipals/{self.sp_id}/synchronization"
-
-    @property
-    def job(self) -> str:
-        return f"{self.sync}/jobs/{self.job_id}"
-
-    @property
-    def app_sync(self) -> str:
-        return f"/applications/{self.app_object_id}/synchronization"
+class Provisioned(SyncPaths):
+    app_id: str = ""
 
 
 def provision(server: LiveServer, with_job: bool = True) -> Provisioned:
@@ -90,7 +73,7 @@ def provision(server: LiveServer, with_job: bool = True) -> Provisioned:
         created = make_app(client)
         sp_id = created["servicePrincipal"]["id"]
         job_id = make_job(client, sp_id)["id"] if with_job else ""
-    return Provisioned(sp_id, created["application"]["id"], created["application"]["appId"], job_id)
+    return Provisioned(sp_id, created["application"]["id"], job_id, app_id=created["application"]["appId"])
 
 
 @pytest.fixture
