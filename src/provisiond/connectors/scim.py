@@ -39,6 +39,35 @@ def users_url(base_address: str) -> str:
     return f"{path.rstrip('/')}/Users"
 
 
+def probe_get(
+    client: httpx2.Client,
+    url: str,
+    timeout: float,
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx2.Response:
+    """GET from a SCIM app, with the failures every probe (test connection, discovery) reports
+    alike: not answering in time or at all, and refusing the credentials."""
+    try:
+        response = client.get(url, params=params, headers=headers)
+    except httpx2.TimeoutException:
+        raise ScimConnectionError(
+            ConnectionProblem.UNREACHABLE,
+            f"The SCIM endpoint {url} did not answer within {timeout:g} seconds.",
+        ) from None
+    except httpx2.HTTPError as exc:
+        raise ScimConnectionError(
+            ConnectionProblem.UNREACHABLE, f"The SCIM endpoint {url} could not be reached: {exc}."
+        ) from None
+    if response.status_code in (401, 403):
+        raise ScimConnectionError(
+            ConnectionProblem.UNAUTHORIZED,
+            f"GET {url} was refused with HTTP {response.status_code}; check SecretToken.",
+        )
+    return response
+
+
 def test_connection(
     base_address: str, secret_token: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
 ) -> None:
@@ -47,23 +76,8 @@ def test_connection(
     if secret_token:
         headers["Authorization"] = f"Bearer {secret_token}"
     params = {"filter": f'userName eq "{uuid.uuid4()}"'}
-    try:
-        with httpx2.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.get(users_url(base_address), params=params, headers=headers)
-    except httpx2.TimeoutException:
-        raise ScimConnectionError(
-            ConnectionProblem.UNREACHABLE,
-            f"The SCIM endpoint {base_address} did not answer within {timeout:g} seconds.",
-        ) from None
-    except httpx2.HTTPError as exc:
-        raise ScimConnectionError(
-            ConnectionProblem.UNREACHABLE, f"The SCIM endpoint {base_address} could not be reached: {exc}."
-        ) from None
-    if response.status_code in (401, 403):
-        raise ScimConnectionError(
-            ConnectionProblem.UNAUTHORIZED,
-            f"The SCIM endpoint rejected the credentials with HTTP {response.status_code}; check SecretToken.",
-        )
+    with httpx2.Client(timeout=timeout, follow_redirects=False) as client:
+        response = probe_get(client, users_url(base_address), timeout, params=params, headers=headers)
     if response.status_code != 200:
         raise ScimConnectionError(
             ConnectionProblem.NOT_SCIM,

@@ -61,9 +61,14 @@ from scim2_models import Context, ListResponse, ResourceType, Schema
 from scim2_models.annotations import Mutability as ScimMutability
 from scim2_models.resources.schema import Attribute
 
-from provisiond.connectors.scim import DEFAULT_TIMEOUT_SECONDS, ConnectionProblem, ScimConnectionError
+from provisiond.connectors.scim import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ConnectionProblem,
+    ScimConnectionError,
+    probe_get,
+)
 from provisiond.graph.enums import DirectoryDefinitionDiscoverabilities as Discoverabilities
-from provisiond.graph.synchronization import DirectoryDefinition
+from provisiond.graph.synchronization import DirectoryDefinition, attribute_definition
 
 JsonDict = dict[str, Any]
 R = TypeVar("R", ResourceType, Schema)
@@ -185,22 +190,7 @@ def _list(client: httpx2.Client, url: str, model: type[R], timeout: float) -> It
 def _page(
     client: httpx2.Client, url: str, model: type[R], params: dict[str, str] | None, timeout: float
 ) -> ListResponse[R]:
-    try:
-        response = client.get(url, params=params)
-    except httpx2.TimeoutException:
-        raise ScimConnectionError(
-            ConnectionProblem.UNREACHABLE,
-            f"The SCIM endpoint {url} did not answer within {timeout:g} seconds.",
-        ) from None
-    except httpx2.HTTPError as exc:
-        raise ScimConnectionError(
-            ConnectionProblem.UNREACHABLE, f"The SCIM endpoint {url} could not be reached: {exc}."
-        ) from None
-    if response.status_code in (401, 403):
-        raise ScimConnectionError(
-            ConnectionProblem.UNAUTHORIZED,
-            f"GET {url} was refused with HTTP {response.status_code}; check SecretToken.",
-        )
+    response = probe_get(client, url, timeout, params=params)
     if response.status_code != 200:
         raise _not_scim(
             f"GET {url} answered HTTP {response.status_code}; discovery needs the RFC 7644 §4 "
@@ -300,8 +290,8 @@ def _discovered_attributes(
 ) -> list[JsonDict]:
     references = {rt_name.lower(): object_name for rt_name, object_name in names.items()}
     out = [
-        _definition("id", anchor=True, case_exact=True, mutability="ReadOnly"),
-        _definition("externalId", case_exact=True),
+        attribute_definition("id", anchor=True, case_exact=True, mutability="ReadOnly"),
+        attribute_definition("externalId", case_exact=True),
     ]
     parts = [(str(rt.schema_), "", True)] + [
         (str(e.schema_), f"{e.schema_}:", bool(e.required)) for e in rt.schema_extensions or []
@@ -329,19 +319,19 @@ def _flatten(
     referenced = _referenced_objects(attribute, references)
     if referenced:
         return [
-            _definition(
+            attribute_definition(
                 name,
                 "Reference",
                 case_exact=bool(attribute.case_exact.value),
                 multivalued=bool(attribute.multi_valued),
                 mutability=mutability,
                 required=required,
-                references=referenced,
+                references=tuple(referenced),
             )
         ]
     if attribute.type != Attribute.Type.complex:
         return [
-            _definition(
+            attribute_definition(
                 name,
                 _TYPES.get(attribute.type, "String") if attribute.type else "String",
                 case_exact=bool(attribute.case_exact.value),
@@ -375,7 +365,7 @@ def _sub(name: str, sub: Attribute, parent: Attribute, *, required: bool, multiv
     own = _MUTABILITY[sub.mutability]
     inherited = _MUTABILITY[parent.mutability]
     mutability = own if inherited == "ReadWrite" or own == "ReadOnly" else inherited
-    return _definition(
+    return attribute_definition(
         name,
         _TYPES.get(sub.type, "String") if sub.type else "String",
         case_exact=bool(sub.case_exact.value),
@@ -404,35 +394,6 @@ def _referenced_objects(attribute: Attribute, references: Mapping[str, str]) -> 
             if target is not None and target not in out:
                 out.append(target)
     return out
-
-
-def _definition(
-    name: str,
-    type: str = "String",
-    *,
-    anchor: bool = False,
-    case_exact: bool = False,
-    multivalued: bool = False,
-    mutability: str = "ReadWrite",
-    required: bool = False,
-    references: list[str] | None = None,
-) -> JsonDict:
-    return {
-        "anchor": anchor,
-        "apiExpressions": [],
-        "caseExact": case_exact,
-        "defaultValue": None,
-        "flowNullValues": False,
-        "metadata": [],
-        "multivalued": multivalued,
-        "mutability": mutability,
-        "name": name,
-        "referencedObjects": [
-            {"referencedObjectName": target, "referencedProperty": None} for target in references or []
-        ],
-        "required": required,
-        "type": type,
-    }
 
 
 def _merge_attributes(discovered: list[JsonDict], old: list[JsonDict], mapped: set[str]) -> list[JsonDict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,28 @@ from provisiond.connectors.scim_client import ScimClient
 from provisiond.connectors.scim_requests import ScimFormat
 from provisiond.engine.policy import EngineSettings
 from provisiond.mapping.flows import CompiledSchema
+from provisiond.store import engine_state as state
 from provisiond.store.db import Database
+from provisiond.store.engine_state import GenerationChanged
+
+
+class CycleStopped(Exception):
+    """Paused, deleted or shutting down: stop at this safe point with progress kept."""
+
+
+def ensure_still_running(
+    db: Database, stopping: Callable[[], bool], job_id: str, generation: int, owner: str
+) -> None:
+    """A cycle's safe-point check: raise CycleStopped when the process is stopping or the job
+    was paused or its lease lost, GenerationChanged when a restart or schema change owns it now."""
+    if stopping():
+        raise CycleStopped
+    with db.read() as conn:
+        job = state.get_job(conn, job_id)
+    if job is None or job["generation"] != generation:
+        raise GenerationChanged(job_id)
+    if job["schedule_state"] != "Active" or job["lease_owner"] != owner:
+        raise CycleStopped
 
 
 @dataclass

@@ -25,7 +25,7 @@ from provisiond.connectors import scim_requests as shapes
 from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
 from provisiond.engine import inbound
-from provisiond.engine.context import CycleContext
+from provisiond.engine.context import CycleContext, CycleStopped, ensure_still_running
 from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome, PendingExport
 from provisiond.engine.policy import EngineSettings
 from provisiond.engine.status import StatusWriter
@@ -37,10 +37,6 @@ from provisiond.store.engine_state import GenerationChanged
 
 PAGE_SIZE = 2000  # objects per batch: each costs a few transactions, so fewer is faster
 CHANGE_BATCH = 2000
-
-
-class CycleStopped(Exception):
-    """Paused, deleted or shutting down: stop at this safe point with progress kept."""
 
 
 @dataclass(frozen=True)
@@ -325,14 +321,7 @@ class CycleRunner:
         record_outcomes(ctx, outcomes, checkpoint)
 
     def _check(self, ctx: CycleContext) -> None:
-        if self.stopping():
-            raise CycleStopped
-        with self.db.read() as conn:
-            job = state.get_job(conn, ctx.job_id)
-        if job is None or job["generation"] != ctx.generation:
-            raise GenerationChanged(ctx.job_id)
-        if job["schedule_state"] != "Active" or job["lease_owner"] != ctx.owner:
-            raise CycleStopped
+        ensure_still_running(self.db, self.stopping, ctx.job_id, ctx.generation, ctx.owner)
 
     def _finish(self, ctx: CycleContext, status: StatusWriter, held: int) -> None:
         status.finish(ctx, held)

@@ -43,7 +43,7 @@ from typing import Any, Final
 from sqlalchemy import Boolean, Connection, String
 
 from provisiond.clock import Clock
-from provisiond.engine.context import Counters
+from provisiond.engine.context import Counters, CycleStopped, ensure_still_running
 from provisiond.engine.logs import LogEntry, modified_properties
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
@@ -73,10 +73,6 @@ _REQUIRED_ON_CREATE: Final = ("user_principal_name", "display_name", "mail_nickn
 
 def is_inbound(job: Mapping[str, Any]) -> bool:
     return str(job.get("template_id") or "").lower() in INBOUND_TEMPLATE_IDS
-
-
-class CycleStopped(Exception):
-    """Paused, deleted or shutting down: stop at this safe point with progress kept."""
 
 
 class RecordError(Exception):
@@ -734,14 +730,7 @@ class InboundCycle:
         return entry
 
     def _check(self, ctx: InboundContext) -> None:
-        if self.stopping():
-            raise CycleStopped
-        with self.db.read() as conn:
-            job = state.get_job(conn, ctx.job_id)
-        if job is None or job["generation"] != ctx.generation:
-            raise GenerationChanged(ctx.job_id)
-        if job["schedule_state"] != "Active" or job["lease_owner"] != ctx.owner:
-            raise CycleStopped
+        ensure_still_running(self.db, self.stopping, ctx.job_id, ctx.generation, ctx.owner)
 
     def _finish(self, ctx: InboundContext, status: StatusWriter, held: int) -> None:
         if not status.finish(ctx, held, held_what="disables"):

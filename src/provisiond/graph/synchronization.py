@@ -512,3 +512,39 @@ class ParseExpressionRequest(GraphModel):
     expression: str
     test_input_object: ExpressionInputObject | None = None
     target_attribute_definition: AttributeDefinition | None = None
+
+
+# Builders of the JSON form, for templates and discovered directories
+
+
+def attribute_definition(
+    name: str,
+    type: str = "String",
+    *,
+    anchor: bool = False,
+    case_exact: bool = False,
+    multivalued: bool = False,
+    mutability: str = "ReadWrite",
+    required: bool = False,
+    references: tuple[str, ...] = (),
+    referenced_property: str | None = None,
+) -> dict[str, Any]:
+    """An attributeDefinition with every CSDL property; `references` makes it a Reference."""
+    if references:
+        type = "Reference"
+    return {
+        "anchor": anchor,
+        "apiExpressions": [],
+        "caseExact": case_exact,
+        "defaultValue": None,
+        "flowNullValues": False,
+        "metadata": [],
+        "multivalued": multivalued,
+        "mutability": mutability,
+        "name": name,
+        "referencedObjects": [
+            {"referencedObjectName": obj, "referencedProperty": referenced_property} for obj in references
+        ],
+        "required": required,
+        "type": type,
+    }

@@ -85,6 +85,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
+from provisiond.graph.synchronization import attribute_definition
+
 JsonDict = dict[str, Any]
 
 APPLICATION_TEMPLATE_CUSTOM_SCIM: Final = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
@@ -120,45 +122,12 @@ _ZERO_TENANT: Final = "00000000000000000000000000000000"
 # --- attribute and object definitions -------------------------------------------------------
 
 
-def _attribute(
-    name: str,
-    type: str = "String",
-    *,
-    anchor: bool = False,
-    case_exact: bool = False,
-    multivalued: bool = False,
-    mutability: str = "ReadWrite",
-    required: bool = False,
-    references: tuple[str, ...] = (),
-    referenced_property: str | None = None,
-) -> JsonDict:
-    """An attributeDefinition with every CSDL property; `references` makes it a Reference."""
-    if references:
-        type = "Reference"
-    return {
-        "anchor": anchor,
-        "apiExpressions": [],
-        "caseExact": case_exact,
-        "defaultValue": None,
-        "flowNullValues": False,
-        "metadata": [],
-        "multivalued": multivalued,
-        "mutability": mutability,
-        "name": name,
-        "referencedObjects": [
-            {"referencedObjectName": obj, "referencedProperty": referenced_property} for obj in references
-        ],
-        "required": required,
-        "type": type,
-    }
-
-
 def _strings(*names: str) -> list[JsonDict]:
-    return [_attribute(name) for name in names]
+    return [attribute_definition(name) for name in names]
 
 
 def _multi(*names: str) -> list[JsonDict]:
-    return [_attribute(name, multivalued=True) for name in names]
+    return [attribute_definition(name, multivalued=True) for name in names]
 
 
 def _key_values(pairs: dict[str, str]) -> list[JsonDict]:
@@ -188,8 +157,8 @@ def _directory(directory_id: str, name: str, objects: list[JsonDict]) -> JsonDic
 def _directory_ids() -> list[JsonDict]:
     """`objectId` (Entra's name, the anchor) and `id` (Graph's name) carry the same value."""
     return [
-        _attribute("objectId", anchor=True, mutability="ReadOnly"),
-        _attribute("id", mutability="ReadOnly"),
+        attribute_definition("objectId", anchor=True, mutability="ReadOnly"),
+        attribute_definition("id", mutability="ReadOnly"),
     ]
 
 
@@ -199,22 +168,22 @@ _IS_SOFT_DELETED: Final = "IsSoftDeleted"
 def _aad_user() -> JsonDict:
     attributes = [
         *_directory_ids(),
-        _attribute("userPrincipalName", required=True),
-        _attribute("displayName", required=True),
+        attribute_definition("userPrincipalName", required=True),
+        attribute_definition("displayName", required=True),
         *_strings("givenName", "surname", "mail"),
-        _attribute("mailNickname", required=True),
+        attribute_definition("mailNickname", required=True),
         *_multi("otherMails", "proxyAddresses"),
         *_strings("jobTitle", "department", "companyName", "employeeId", "employeeType", "officeLocation"),
-        _attribute("mobilePhone"),
+        attribute_definition("mobilePhone"),
         *_multi("businessPhones"),
         *_strings("faxNumber", "streetAddress", "city", "state", "postalCode", "country"),
         *_strings("preferredLanguage", "usageLocation"),
-        _attribute("accountEnabled", "Boolean", required=True),
-        _attribute("userType"),
-        _attribute("createdDateTime", "DateTime", mutability="ReadOnly"),
-        _attribute(_IS_SOFT_DELETED, "Boolean", mutability="ReadOnly"),
-        _attribute("manager", references=(AAD_USER,)),
-        _attribute("appRoleAssignments", multivalued=True, mutability="ReadOnly"),
+        attribute_definition("accountEnabled", "Boolean", required=True),
+        attribute_definition("userType"),
+        attribute_definition("createdDateTime", "DateTime", mutability="ReadOnly"),
+        attribute_definition(_IS_SOFT_DELETED, "Boolean", mutability="ReadOnly"),
+        attribute_definition("manager", references=(AAD_USER,)),
+        attribute_definition("appRoleAssignments", multivalued=True, mutability="ReadOnly"),
     ]
     metadata = {
         "IsSoftDeletionSupported": "true",
@@ -229,15 +198,15 @@ def _aad_user() -> JsonDict:
 def _aad_group() -> JsonDict:
     attributes = [
         *_directory_ids(),
-        _attribute("displayName", required=True),
-        _attribute("description"),
-        _attribute("mailNickname", required=True),
-        _attribute("mail"),
-        _attribute("mailEnabled", "Boolean", required=True),
-        _attribute("securityEnabled", "Boolean", required=True),
+        attribute_definition("displayName", required=True),
+        attribute_definition("description"),
+        attribute_definition("mailNickname", required=True),
+        attribute_definition("mail"),
+        attribute_definition("mailEnabled", "Boolean", required=True),
+        attribute_definition("securityEnabled", "Boolean", required=True),
         *_multi("groupTypes"),
-        _attribute("members", multivalued=True, references=(AAD_USER, AAD_GROUP)),
-        _attribute(_IS_SOFT_DELETED, "Boolean", mutability="ReadOnly"),
+        attribute_definition("members", multivalued=True, references=(AAD_USER, AAD_GROUP)),
+        attribute_definition(_IS_SOFT_DELETED, "Boolean", mutability="ReadOnly"),
     ]
     metadata = {
         "IsSoftDeletionSupported": "true",
@@ -268,18 +237,18 @@ _ENTERPRISE_STRINGS: Final = tuple(
 def _scim_user() -> JsonDict:
     """The customappsso user: core + enterprise attributes the default mappings target."""
     attributes = [
-        _attribute("id", anchor=True, case_exact=True, mutability="ReadOnly"),
-        _attribute("userName", required=True),
-        _attribute("active", "Boolean"),
+        attribute_definition("id", anchor=True, case_exact=True, mutability="ReadOnly"),
+        attribute_definition("userName", required=True),
+        attribute_definition("active", "Boolean"),
         *_strings("displayName", "title", "preferredLanguage"),
-        _attribute("externalId", case_exact=True),
+        attribute_definition("externalId", case_exact=True),
         *_strings(*_NAME_PARTS),
         *_strings(*_typed("emails", "work", "value"), *_typed("emails", "other", "value")),
         *_strings(*_typed("addresses", "work", *_ADDRESS_PARTS), *_typed("addresses", "other", "formatted")),
         *_strings(*_PHONES),
-        _attribute('roles[primary eq "True"].value'),
+        attribute_definition('roles[primary eq "True"].value'),
         *_strings(*_ENTERPRISE_STRINGS),
-        _attribute(ENTERPRISE + "manager", references=(SCIM_USER,)),
+        attribute_definition(ENTERPRISE + "manager", references=(SCIM_USER,)),
     ]
     metadata = {"IsSoftDeletionSupported": "true", "PropertyNameAccountEnabled": "active"}
     return _object(SCIM_USER, attributes, metadata)
@@ -287,10 +256,10 @@ def _scim_user() -> JsonDict:
 
 def _scim_group() -> JsonDict:
     attributes = [
-        _attribute("id", anchor=True, case_exact=True, mutability="ReadOnly"),
-        _attribute("displayName", required=True),
-        _attribute("externalId", case_exact=True),
-        _attribute("members", multivalued=True, references=(SCIM_USER, SCIM_GROUP)),
+        attribute_definition("id", anchor=True, case_exact=True, mutability="ReadOnly"),
+        attribute_definition("displayName", required=True),
+        attribute_definition("externalId", case_exact=True),
+        attribute_definition("members", multivalued=True, references=(SCIM_USER, SCIM_GROUP)),
     ]
     return _object(SCIM_GROUP, attributes, {"IsSoftDeletionSupported": "false"})
 
@@ -302,16 +271,18 @@ def _scim_directory() -> JsonDict:
 def _api_user() -> JsonDict:
     """The inbound SCIM user (core + enterprise) as staged from /bulkUpload; externalId anchors it."""
     attributes = [
-        _attribute("externalId", anchor=True, case_exact=True, required=True),
-        _attribute("userName"),
-        _attribute("active", "Boolean"),
+        attribute_definition("externalId", anchor=True, case_exact=True, required=True),
+        attribute_definition("userName"),
+        attribute_definition("active", "Boolean"),
         *_strings("displayName", "nickName", "title", "userType", "preferredLanguage", "locale", "timezone"),
         *_strings(*_NAME_PARTS, "name.middleName", "name.honorificPrefix", "name.honorificSuffix"),
         *_strings(*_typed("emails", "work", "value"), *_typed("emails", "other", "value")),
         *_strings(*_typed("addresses", "work", *_ADDRESS_PARTS)),
         *_strings(*_PHONES),
         *_strings(*_ENTERPRISE_STRINGS),
-        _attribute(ENTERPRISE + "manager", references=(SCIM_USER,), referenced_property="externalId"),
+        attribute_definition(
+            ENTERPRISE + "manager", references=(SCIM_USER,), referenced_property="externalId"
+        ),
     ]
     return _object(SCIM_USER, attributes, {"PropertyNameAccountEnabled": "active"})
 
