@@ -1,6 +1,7 @@
 """A local SCIM 2.0 app: scim2-server's WSGI application over HTTP in a thread, with a ScimPolicy
 that tolerates Entra-style PATCH (remove with a value, replace on an unmatched filter), behind a
-static bearer token.
+static bearer token. Like apps built for Entra, it reads the enterprise manager in every form
+Entra and RFC 7643 write it (`EntraManagerForms`) and stores it as `{"value": id}`.
 
 `provisiond demo` provisions into it, and the tests use it as their real target: a `Traffic`
 records what reached it and can make it answer with injected faults.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,9 @@ ENTRA_TOLERANT = ScimPolicy(
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
     unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
 )
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER_PATH = f"{ENTERPRISE_USER}:manager"
+_MANAGER_FILTER = re.compile(rf"{re.escape(MANAGER_PATH)}\[value eq .*\]", re.IGNORECASE)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -42,9 +47,87 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def build_app(token: str) -> tuple[BearerTokenApplication, InMemoryStorage]:
-    """scim2-server's application with the default User/Group schemas, Entra-tolerant, that
-    accepts `Authorization: Bearer <token>`; and its in-memory storage."""
+# --- the manager as Entra sends it ----------------------------------------------------------------
+
+
+def _manager_object(value: object) -> object:
+    """A bare id (Entra's default) or a legacy one-item list becomes RFC 7643's `{"value": id}`."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        return {"value": value}
+    return value
+
+
+def manager_operation(operation: Any) -> Any:
+    """One PATCH operation with the manager in RFC 7643's form. Add or replace with a bare id (or
+    `{"value": id}`) sets it, with an empty value clears it; a remove by path, by value, or by
+    `manager[value eq "id"]` clears it (an app has one manager per user, so the value names it)."""
+    if not isinstance(operation, dict):
+        return operation
+    op, path, value = str(operation.get("op") or "").lower(), operation.get("path"), operation.get("value")
+    if isinstance(path, str) and (path.lower() == MANAGER_PATH.lower() or _MANAGER_FILTER.fullmatch(path)):
+        if op == "remove" or (op in ("add", "replace") and value in ("", None, [], {})):
+            return {"op": "remove", "path": MANAGER_PATH}
+        return {**operation, "value": _manager_object(value)}
+    if path is None and op in ("add", "replace") and isinstance(value, dict):
+        return {**operation, "value": manager_resource(value)}
+    return operation
+
+
+def manager_resource(resource: Any) -> Any:
+    """A resource (or a path-less PATCH value) with the manager in RFC 7643's form, whether it
+    sits in the enterprise extension object or under its full path as a key."""
+    if not isinstance(resource, dict):
+        return resource
+    out = dict(resource)
+    for key, value in resource.items():
+        if key.lower() == MANAGER_PATH.lower():
+            out[key] = _manager_object(value)
+        elif key.lower() == ENTERPRISE_USER.lower() and isinstance(value, dict):
+            out[key] = {k: _manager_object(v) if k.lower() == "manager" else v for k, v in value.items()}
+    return out
+
+
+class EntraManagerForms:
+    """A WSGI wrapper that rewrites the manager of User writes into the form scim2-server
+    validates, before it sees them; everything else passes untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method = environ["REQUEST_METHOD"]
+        if method in ("POST", "PUT", "PATCH") and "/Users" in environ.get("PATH_INFO", ""):
+            _, _, body = read_request(environ)
+            rewritten = _rewrite(method, body)
+            if rewritten is not body:
+                environ["wsgi.input"] = io.BytesIO(rewritten)
+                environ["CONTENT_LENGTH"] = str(len(rewritten))
+        return self.app(environ, start_response)
+
+
+def _rewrite(method: str, body: bytes) -> bytes:
+    """The body with the manager rewritten; the same object when it is not JSON or unchanged."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body  # scim2-server answers the malformed body itself
+    if method == "PATCH" and isinstance(document, dict):
+        operations = document.get("Operations")
+        if isinstance(operations, list):
+            changed = {**document, "Operations": [manager_operation(o) for o in operations]}
+        else:
+            changed = document
+    else:
+        changed = manager_resource(document)
+    return body if changed == document else json.dumps(changed).encode()
+
+
+def build_app(token: str) -> tuple[EntraManagerForms, InMemoryStorage]:
+    """scim2-server's application with the default User/Group schemas, Entra-tolerant (the
+    manager in any of Entra's forms included), that accepts `Authorization: Bearer <token>`;
+    and its in-memory storage."""
     config = load_default_service_provider_config()
     config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
     provider = ScimProvider.from_discovery(
@@ -55,7 +138,7 @@ def build_app(token: str) -> tuple[BearerTokenApplication, InMemoryStorage]:
     )
     storage = InMemoryStorage()
     app = BearerTokenApplication(storage, provider, service=ScimService(provider), bearer_tokens=[token])
-    return app, storage
+    return EntraManagerForms(app), storage
 
 
 @dataclass

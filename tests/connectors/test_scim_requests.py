@@ -292,13 +292,24 @@ def test_a_list_value_changes_element_by_element(fmt: ScimFormat) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("fmt", "op"),
-    [(DEFAULT, "Add"), (COMPLIANT, "add")],
-)
-def test_manager_is_set_as_a_complex_value_and_removed_by_path(fmt: ScimFormat, op: str) -> None:
-    assert manager_operations("m1", fmt) == [{"op": op, "path": MANAGER_PATH, "value": {"value": "m1"}}]
-    assert manager_operations(None, fmt) == [{"op": fmt.op("Remove"), "path": MANAGER_PATH}]
+def test_the_default_dialect_sets_the_manager_as_entra_does_with_the_bare_id() -> None:
+    assert manager_operations("m1", DEFAULT) == [{"op": "Add", "path": MANAGER_PATH, "value": "m1"}]
+    assert manager_operations(None, DEFAULT) == [{"op": "Remove", "path": MANAGER_PATH}]
+
+
+def test_the_compliant_dialect_sets_the_manager_as_an_rfc_7643_complex_value() -> None:
+    assert manager_operations("m1", COMPLIANT) == [
+        {"op": "add", "path": MANAGER_PATH, "value": {"value": "m1"}}
+    ]
+    assert manager_operations(None, COMPLIANT) == [{"op": "remove", "path": MANAGER_PATH}]
+
+
+@pytest.mark.parametrize(("fmt", "manager"), [(DEFAULT, "m1"), (COMPLIANT, {"value": "m1"})])
+def test_a_manager_in_a_create_body_takes_the_dialects_form(fmt: ScimFormat, manager: object) -> None:
+    resource = user_resource({"userName": "u", E + "department": "D"}, manager="m1", fmt=fmt)
+    assert resource[ENTERPRISE_USER] == {"department": "D", "manager": manager}
+    assert flatten_resource(resource, [MANAGER_PATH]) == {MANAGER_PATH: "m1"}
+    assert ENTERPRISE_USER not in user_resource({"userName": "u"})
 
 
 def test_member_changes_are_batched_by_count_adds_first() -> None:
@@ -362,6 +373,23 @@ def test_flatten_reads_filters_case_insensitively_and_references_as_ids() -> Non
     }
     group = {"displayName": "G", "members": [{"value": "u1"}, {"value": "u2", "type": "User"}]}
     assert flatten_resource(group, [MEMBERS_PATH]) == {MEMBERS_PATH: ["u1", "u2"]}
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ({"value": "m1", "$ref": "../Users/m1"}, "m1"),
+        ("m1", "m1"),  # the bare id, as some apps built for Entra keep what Entra sent
+        ({"value": 7}, "7"),  # an app with integer ids
+        ("", None),
+        ({"value": ""}, None),
+        ({"displayName": "no id"}, None),
+        (None, None),
+    ],
+)
+def test_the_manager_reads_back_from_either_form(stored: object, read: str | None) -> None:
+    resource = {"userName": "u", ENTERPRISE_USER: {"manager": stored}}
+    assert flatten_resource(resource, [MANAGER_PATH]) == {MANAGER_PATH: read}
 
 
 # --- round trip through scim2-server ---------------------------------------------------------
@@ -438,12 +466,22 @@ def test_disable_leaves_the_user_inactive(scim: httpx.Client, fmt: ScimFormat) -
 
 
 @BOTH_FORMATS
-def test_manager_is_set_then_removed(scim: httpx.Client, fmt: ScimFormat) -> None:
-    manager_id, user_id = _create_user(scim), _create_user(scim)
-    _patch(scim, "Users", user_id, manager_operations(manager_id, fmt))
-    assert flatten_resource(_get(scim, "Users", user_id), [MANAGER_PATH]) == {MANAGER_PATH: manager_id}
+def test_manager_is_set_changed_then_removed(scim: httpx.Client, fmt: ScimFormat) -> None:
+    first, second, user_id = _create_user(scim), _create_user(scim), _create_user(scim)
+    for manager_id in (first, second):
+        _patch(scim, "Users", user_id, manager_operations(manager_id, fmt))
+        stored = _get(scim, "Users", user_id)[ENTERPRISE_USER]["manager"]
+        assert stored == {"value": manager_id}  # the app keeps RFC 7643's form whatever was sent
     _patch(scim, "Users", user_id, manager_operations(None, fmt))
     assert flatten_resource(_get(scim, "Users", user_id), [MANAGER_PATH]) == {MANAGER_PATH: None}
+
+
+@BOTH_FORMATS
+def test_a_user_created_with_its_manager_reads_it_back(scim: httpx.Client, fmt: ScimFormat) -> None:
+    manager_id = _create_user(scim)
+    body = user_resource({"userName": _unique_name()}, manager=manager_id, fmt=fmt)
+    user_id = _create(scim, "Users", body)
+    assert flatten_resource(_get(scim, "Users", user_id), [MANAGER_PATH]) == {MANAGER_PATH: manager_id}
 
 
 @BOTH_FORMATS

@@ -21,10 +21,12 @@ Choices where the reference is silent or ambiguous:
   dotted keys only when two or more share the op; a lone one keeps its path, as the table's
   "Add single-valued" and "Disable user" rows show. Filtered multi-valued items always keep their
   path and come first, as in the table's sample.
-* The manager is set with `{"op": "Add", "path": "<enterprise URN>:manager", "value": {"value":
-  id}}`. The reference only has a legacy sample (`"path": "manager"`, a list with `$ref`); Entra
-  is reported to send the bare id string, which scim2-server rejects (400, "Input should be a
-  valid dictionary"), so the RFC 7643 complex form is used. Removal is `Remove` with the path.
+* The manager is set with one `Add` on `<enterprise URN>:manager`. The default dialect sends the
+  bare target id (`"value": "<id>"`), as Entra does and as apps built for Entra read it (their
+  reports, Microsoft's SCIMReferenceCode reading a string or an object); the compliant dialect
+  sends RFC 7643's complex form `{"value": "<id>"}`. A resource body carries it the same way
+  (`manager_value`). Removal is a `Remove` with the path and no value in both dialects, which
+  RFC 7644 §3.5.2.2 defines and every app reads. Reading back accepts both forms.
 * Members carry only `value` (no `"$ref": null`), as the table's member-removal row does. Member
   changes are batched by count: each batch is one PATCH with at most `batch_size` member changes.
 * A `roles[...]` path that is mapped but null is sent as `"roles": []`, as in the POST sample;
@@ -210,11 +212,21 @@ def _value_path(path: str) -> AttributePath:
 # --- resources (POST) ---------------------------------------------------------------------------
 
 
-def user_resource(values: Mapping[str, FlatValue], *, schemas_extra: Iterable[str] = ()) -> JsonDict:
+def user_resource(
+    values: Mapping[str, FlatValue],
+    *,
+    schemas_extra: Iterable[str] = (),
+    manager: str | None = None,
+    fmt: ScimFormat = ScimFormat.DEFAULT,
+) -> JsonDict:
     """The POST /Users body. Entra always declares the core and enterprise User schemas; custom
-    extension URNs are not declared by Entra, `schemas_extra` is for targets that need them."""
+    extension URNs are not declared by Entra, `schemas_extra` is for targets that need them.
+    The engine sets the manager after the user exists; a caller that has its target id already
+    may put it in the body (`manager`), in the form `fmt` writes it."""
     body: JsonDict = {"schemas": [CORE_USER, ENTERPRISE_USER, *schemas_extra]}
     _fill(body, values)
+    if manager is not None:
+        body.setdefault(ENTERPRISE_USER, {})["manager"] = manager_value(manager, fmt)
     emails = body.get("emails")
     if emails and not any(item.get("primary") for item in emails):
         emails[0]["primary"] = True
@@ -342,11 +354,17 @@ def disable_operations(fmt: ScimFormat) -> list[JsonDict]:
     return [_op(fmt, "Replace", "active", _wire_value("active", False, fmt))]
 
 
+def manager_value(manager_target_id: str, fmt: ScimFormat) -> str | JsonDict:
+    """The manager as the dialect writes it: Entra's default the bare id, the compliant one
+    RFC 7643's complex `{"value": id}`."""
+    return manager_target_id if fmt is ScimFormat.DEFAULT else {"value": manager_target_id}
+
+
 def manager_operations(manager_target_id: str | None, fmt: ScimFormat) -> list[JsonDict]:
-    """Set the enterprise manager to a target user id, or remove it (None)."""
+    """Set the enterprise manager to a target user id, or remove it (None) by path alone."""
     if manager_target_id is None:
         return [_op(fmt, "Remove", MANAGER_PATH)]
-    return [_op(fmt, "Add", MANAGER_PATH, {"value": manager_target_id})]
+    return [_op(fmt, "Add", MANAGER_PATH, manager_value(manager_target_id, fmt))]
 
 
 def member_operations(
@@ -435,13 +453,19 @@ def _read(resource: Mapping[str, Any], raw: str, as_list: bool) -> FlatValue:
 
 
 def _reference_ids(found: object) -> FlatValue:
-    """`{"value": id, "$ref": ...}` → id; a list of them → the ids."""
-    if isinstance(found, Mapping):
-        return _flat(found.get("value"))
+    """`{"value": id, "$ref": ...}` or a bare id (as apps built for Entra may store the manager)
+    → id; a list of either → the ids. An empty id is no reference."""
     if isinstance(found, list):
-        ids = [str(i["value"]) for i in found if isinstance(i, Mapping) and i.get("value") is not None]
+        ids = [i for i in (_reference_id(item) for item in found) if i is not None]
         return ids or None
-    return None
+    return _reference_id(found)
+
+
+def _reference_id(item: object) -> str | None:
+    value = item.get("value") if isinstance(item, Mapping) else item
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # an app with integer ids
+    return value if isinstance(value, str) and value else None
 
 
 def _flat(value: object) -> FlatValue:
