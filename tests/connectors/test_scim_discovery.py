@@ -212,6 +212,76 @@ def test_a_server_that_is_not_scim_is_named_as_such(script: dict[str, Any], says
     assert says in caught.value.detail
 
 
+def _with_vendor_members(list_response: dict[str, Any]) -> dict[str, Any]:
+    """The ListResponse with members RFC 7643/7644 do not define, where apps put them: on the
+    ListResponse itself, on each resource, on nested objects (attributes, sub-attributes,
+    schema extensions), and an unknown extension URN key."""
+
+    def decorate(node: Any) -> Any:
+        if isinstance(node, list):
+            return [decorate(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        return {**{k: decorate(v) for k, v in node.items()}, "x-vendorHint": {"any": ["shape"]}}
+
+    resources = [
+        {
+            **decorate(r),
+            "meta": {"resourceType": "Schema", "location": "/scim/x", "version": 'W/"1"'},
+            "urn:example:vendor:2.0:Annotations": {"owner": "team"},
+        }
+        for r in list_response["Resources"]
+    ]
+    return {**list_response, "Resources": resources, "meta": {"resourceType": "ListResponse"}, "id": 7}
+
+
+def test_members_rfc_7644_does_not_define_are_ignored_wherever_they_are() -> None:
+    group_schema = {
+        **_schema(CORE_GROUP, _attr("displayName")),
+        "attributes": [
+            _attr("displayName", required=True),
+            {**_attr("members", "complex", multiValued=True), "subAttributes": [_attr("value")]},
+        ],
+    }
+    types = _list([USER_TYPE, _resource_type("Group", CORE_GROUP, (ENTERPRISE_USER, False))])
+    schemas = _list([USER_SCHEMA, group_schema, _schema(ENTERPRISE_USER, _attr("employeeNumber"))])
+    with scripted_server(
+        {"/scim/ResourceTypes": json_answer(types), "/scim/Schemas": json_answer(schemas)}
+    ) as s:
+        plain = fetch_service_description(s.url, "token")
+    script = {
+        "/scim/ResourceTypes": json_answer(_with_vendor_members(types)),
+        "/scim/Schemas": json_answer(_with_vendor_members(schemas)),
+    }
+    with scripted_server(script) as server:
+        decorated = fetch_service_description(server.url, "token")
+    # The same description: the unknown members change neither what is read nor the version.
+    assert decorated.version == plain.version
+    assert refresh_directory(_customappsso(), decorated, mapped={}, discovered_at=NOW) == refresh_directory(
+        _customappsso(), plain, mapped={}, discovered_at=NOW
+    )
+
+
+@pytest.mark.parametrize(
+    ("types", "says"),
+    [
+        ([{**USER_TYPE, "schema": None}], "has no name or no schema"),
+        ([{k: v for k, v in USER_TYPE.items() if k != "name"}], "has no name or no schema"),
+        ([{**USER_TYPE, "schemaExtensions": "urn:x"}], "Resources.0.schemaExtensions"),
+    ],
+    ids=["no-schema", "no-name", "malformed-extensions"],
+)
+def test_what_discovery_needs_must_still_be_there_and_well_formed(types: list[Any], says: str) -> None:
+    script = {
+        "/scim/ResourceTypes": json_answer(_with_vendor_members(_list(types))),
+        "/scim/Schemas": json_answer(_list([USER_SCHEMA])),
+    }
+    with scripted_server(script) as server, pytest.raises(ScimConnectionError) as caught:
+        fetch_service_description(server.url, "token")
+    assert caught.value.problem is ConnectionProblem.NOT_SCIM
+    assert says in caught.value.detail
+
+
 def test_a_forbidden_answer_is_an_unauthorized_problem() -> None:
     with scripted_server({"/scim/ResourceTypes": Answer(403, b"{}")}) as server:
         with pytest.raises(ScimConnectionError) as caught:

@@ -3,7 +3,9 @@ Graph directoryDefinition, as Entra's "discover" does for a customappsso target.
 
 `fetch_service_description` is the only I/O; `refresh_directory` is a pure function from what the
 app describes (and the current definition) to the refreshed definition. scim2-models parses and
-validates both answers.
+validates both answers, ignoring members it does not know (RFC 7643 §3 lets a service provider
+add its own, and apps do: a `meta` on the ListResponse, vendor keys on a resource or an
+attribute): discovery fails only when what it reads is missing or malformed.
 
 Attribute names are written as Entra writes them for a SCIM target:
 
@@ -57,7 +59,7 @@ from typing import Any, TypeVar
 
 import httpx2
 from pydantic import ValidationError
-from scim2_models import Context, ListResponse, ResourceType, Schema
+from scim2_models import Context, ListResponse, ResourceType, Schema, ScimPolicy
 from scim2_models.annotations import Mutability as ScimMutability
 from scim2_models.resources.schema import Attribute
 
@@ -83,6 +85,8 @@ DISCOVERABILITIES = (
 # A service description is a few pages at most; a server that pages forever is not SCIM.
 MAX_PAGES = 20
 _VERSION_NAMESPACE = uuid.UUID("7d1c9f0e-2b4a-4c58-9e61-5a0f3b8d2c47")
+# Members no model declares are dropped, never dumped, so they do not change `version` either.
+_IGNORE_UNKNOWN = ScimPolicy(unknown=ScimPolicy.Unknown.ignore)
 _SERVER_MANAGED = frozenset({"id", "externalid", "meta", "schemas"})
 _TYPES = {
     Attribute.Type.string: "String",
@@ -202,7 +206,7 @@ def _page(
         raise _not_scim(f"GET {url} did not answer with JSON.") from None
     try:
         return ListResponse[model].model_validate(  # type: ignore[valid-type, no-any-return]
-            body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE
+            body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=_IGNORE_UNKNOWN
         )
     except ValidationError as exc:
         first = exc.errors()[0]
