@@ -262,6 +262,23 @@ def test_members_rfc_7644_does_not_define_are_ignored_wherever_they_are() -> Non
     )
 
 
+def test_a_list_response_without_total_results_is_one_page() -> None:
+    # RFC 7644 requires totalResults; django-scim2 leaves it out of /ResourceTypes and /Schemas.
+    def untold(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"schemas": [LIST], "Resources": resources}
+
+    script = {
+        "/scim/ResourceTypes": json_answer(untold([USER_TYPE])),
+        "/scim/Schemas": json_answer(untold([USER_SCHEMA])),
+    }
+    with scripted_server(script) as server:
+        description = fetch_service_description(server.url, "token")
+        paths = [path for _, path, _ in server.requests]
+    assert paths == ["/scim/ResourceTypes", "/scim/Schemas"]
+    assert [rt.name for rt in description.resource_types] == ["User"]
+    assert set(description.schemas) == {CORE_USER.lower()}
+
+
 @pytest.mark.parametrize(
     ("types", "says"),
     [

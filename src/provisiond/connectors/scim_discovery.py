@@ -5,7 +5,8 @@ Graph directoryDefinition, as Entra's "discover" does for a customappsso target.
 app describes (and the current definition) to the refreshed definition. scim2-models parses and
 validates both answers, ignoring members it does not know (RFC 7643 §3 lets a service provider
 add its own, and apps do: a `meta` on the ListResponse, vendor keys on a resource or an
-attribute): discovery fails only when what it reads is missing or malformed.
+attribute) and a missing `totalResults` (then the answer is one page): discovery fails only
+when what it reads is missing or malformed.
 
 Attribute names are written as Entra writes them for a SCIM target:
 
@@ -206,7 +207,7 @@ def _page(
         raise _not_scim(f"GET {url} did not answer with JSON.") from None
     try:
         return ListResponse[model].model_validate(  # type: ignore[valid-type, no-any-return]
-            body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=_IGNORE_UNKNOWN
+            _one_page_when_untold(body), scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=_IGNORE_UNKNOWN
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -214,6 +215,15 @@ def _page(
         raise _not_scim(
             f"GET {url} did not answer with a valid SCIM ListResponse: {where}: {first['msg']}."
         ) from None
+
+
+def _one_page_when_untold(body: object) -> object:
+    """RFC 7644 §3.4.2 requires `totalResults`, but discovery needs it only to page: apps that
+    leave it out of /Schemas and /ResourceTypes (django-scim2 does) answer them in one page."""
+    if not isinstance(body, dict) or any(str(k).lower() == "totalresults" for k in body):
+        return body
+    resources = next((v for k, v in body.items() if str(k).lower() == "resources"), None)
+    return {**body, "totalResults": len(resources)} if isinstance(resources, list) else body
 
 
 def _not_scim(detail: str) -> ScimConnectionError:
