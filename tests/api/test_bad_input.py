@@ -167,7 +167,8 @@ def test_chunked_body_above_four_mebibytes_is_413(sqlite_server: LiveServer) -> 
 
 @pytest.mark.parametrize(
     "name",
-    ["Robert'); DROP TABLE users;--", "Zoë \u202e\u0000 <script>alert(1)</script>", "名前 🙂 %_\\"],
+    # NUL and lone surrogates are refused (tests/api/test_bad_input_backends.py); the rest is kept.
+    ["Robert'); DROP TABLE users;--", "Zoë \u202e\u0007 <script>alert(1)</script>", "名前 🙂 %_\\"],
 )
 def test_hostile_strings_are_stored_and_returned_verbatim(sqlite_server: LiveServer, name: str) -> None:
     with sqlite_server.client() as client:

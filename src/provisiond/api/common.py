@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ from provisiond.graph.odata import (
     next_link,
     parse_query_options,
 )
+from provisiond.graph.text import BadText, load_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,7 +37,8 @@ def odata_context(request: Request, fragment: str) -> str:
 
 
 async def json_body(request: Request, *, required: bool = True) -> dict[str, Any] | None:
-    """The request's JSON object; 415 for other media types, 400 for malformed JSON."""
+    """The request's JSON object; 415 for other media types, 400 for malformed JSON, for JSON
+    nested too deep and for strings no backend can store (`provisiond.graph.text`)."""
     raw = await request.body()
     if not raw.strip():
         if required:
@@ -51,8 +52,10 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
             f"The content type '{content_type}' is not supported; send application/json.",
         )
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = load_json(raw)
+    except BadText as exc:
+        raise bad_request(str(exc)) from None
+    except ValueError:  # UnicodeDecodeError included
         raise bad_request(
             "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."
         ) from None

@@ -5,6 +5,8 @@
 - path segments that name collections, actions and functions match in any case, and a
   function may be called with `()` (`filterOperators()`);
 - bodies above 4 MiB are refused with 413 before the route reads them;
+- a path or query string holding a NUL (`/users/a%00b`, `$filter=...%00...`) is refused with 400
+  before any route sees it: no backend can compare it (`provisiond.graph.text`);
 - an exception that escapes everything still leaves as a Graph envelope (500).
 """
 
@@ -18,6 +20,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisiond.api.errors import RequestIds, envelope
+from provisiond.graph.text import forbidden_character
 
 log = logging.getLogger("provisiond.api")
 
@@ -116,6 +119,11 @@ class GraphProtocolMiddleware:
                 message = dict(message, headers=[*message.get("headers", []), *extra])
             await send(message)
 
+        problem = _url_problem(scope)
+        if problem is not None:
+            await self._reply(send_with_ids, ids, 400, "BadRequest", problem)
+            return
+
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._reply(
@@ -163,6 +171,17 @@ class GraphProtocolMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _url_problem(scope: Scope) -> str | None:
+    """Why the URL is refused, or None. The path arrives percent-decoded; the query string raw."""
+    problem = forbidden_character(scope["path"])
+    if problem is not None:
+        return f"The request path contains {problem}, which is not allowed in an id or segment."
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        return "The query string contains a NUL character (U+0000), which is not allowed."
+    return None
 
 
 def _too_large_message(limit: int) -> str:

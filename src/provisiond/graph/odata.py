@@ -23,6 +23,8 @@ from typing import Any, Literal, assert_never, cast, get_args
 from urllib.parse import quote
 from uuid import UUID
 
+from provisiond.graph.text import forbidden_character
+
 
 class ODataError(ValueError):
     """A malformed or unsupported query option: the message is the Graph error text for the 400."""
@@ -614,7 +616,11 @@ def decode_skiptoken(token: str) -> SkipKey:
 
 
 def _is_key_part(part: object) -> bool:
-    return isinstance(part, str) or (isinstance(part, int) and not isinstance(part, bool))
+    # The checksum is not a secret, so a client can forge a token: its strings must be text
+    # every backend can compare (no NUL, no lone surrogate).
+    if isinstance(part, str):
+        return forbidden_character(part) is None
+    return isinstance(part, int) and not isinstance(part, bool)
 
 
 def _b64(data: bytes) -> str:

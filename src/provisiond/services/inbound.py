@@ -34,7 +34,6 @@ Choices where the reference is silent:
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import deque
@@ -45,6 +44,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from provisiond.clock import Clock
+from provisiond.graph.text import BadText, load_json
 from provisiond.services.errors import BadRequest, TooManyRequests
 from provisiond.store import engine_state
 from provisiond.store import inbound as repo
@@ -236,8 +236,10 @@ def _bad(message: str) -> BadRequest:
 def parse_bulk_request(raw: bytes) -> list[Record]:
     """The operations of a valid BulkRequest, each with `bulkId` and canonical `data`."""
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(raw)
+    except BadText as exc:
+        raise _bad(str(exc)) from None
+    except ValueError:  # UnicodeDecodeError included
         raise _bad("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise _bad("The body must be a SCIM BulkRequest object.")
