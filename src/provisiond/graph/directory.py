@@ -3,13 +3,53 @@
 Field names are snake_case and the wire names their camelCase aliases, so a record whose keys
 are the snake names validates straight into a model (`User.model_validate(record)`). Input
 models forbid unknown properties and use strict types, as Graph does ("Invalid property").
+
+Input models also hold Graph's length limits, so an over-long value is a 400 naming the
+property, on every backend, before anything is stored (lengths count characters, as the
+storage columns do; every limit fits its column, `tests/graph/test_directory_limits.py`).
+
+Documented by Graph (resource pages of user, group and application; Entra's username policies):
+
+- user: displayName 256; givenName, surname, department, companyName, mailNickname and
+  mobilePhone 64; jobTitle, city, state and country 128; postalCode 40; streetAddress 1,024;
+  employeeId 16; otherMails at most 250 values of 250 characters; businessPhones at most one
+  number ("only one number can be set"); userPrincipalName 113 characters, at most 64 before
+  the `@` and 48 after it.
+- group: displayName 256; mailNickname 64; members@odata.bind and owners@odata.bind together
+  at most 20 on create ("a maximum of 20 relationships ... as part of group creation").
+- application: description 1,024.
+
+Chosen here, where Graph documents no limit (the storage column's width, or a generous bound):
+
+- user: mail 256 (an SMTP path); officeLocation 128; faxNumber and employeeType 64;
+  preferredLanguage 16 (an RFC 4646 tag such as `en-US`); usageLocation 2 (Graph: "a two-letter
+  country code"); userType 32 (`Member` or `Guest`); proxyAddresses at most 250 values of 256
+  characters (as otherMails); a business phone 64 (as mobilePhone); passwordProfile.password
+  256 (Entra's longest password; the password is not stored).
+- group: description 1,024 (as an application's); groupTypes at most 10 values of 64.
+- application and service principal: displayName 256 (as a group's and a user's);
+  signInAudience 64; service principal tags at most 100 values of 256; appId and the ids of an
+  app role assignment 64 (a GUID is 36).
+- an `@odata.id` or `@odata.bind` reference 2,048 (a URL).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from provisiond.graph.base import DateTimeOffset, GraphModel
 
@@ -32,46 +72,82 @@ class InputModel(GraphModel):
         return self.model_dump(exclude_unset=True)
 
 
-Str = StrictStr | None
-StrList = list[StrictStr] | None
+# Strict strings of at most N characters, and bounded lists of them (`Texts250x250`: at most
+# 250 values of at most 250 characters). Named aliases rather than a factory: type checkers
+# read them as types.
+Text2 = Annotated[StrictStr, StringConstraints(max_length=2)]
+Text16 = Annotated[StrictStr, StringConstraints(max_length=16)]
+Text32 = Annotated[StrictStr, StringConstraints(max_length=32)]
+Text40 = Annotated[StrictStr, StringConstraints(max_length=40)]
+Text64 = Annotated[StrictStr, StringConstraints(max_length=64)]
+Text128 = Annotated[StrictStr, StringConstraints(max_length=128)]
+Text250 = Annotated[StrictStr, StringConstraints(max_length=250)]
+Text256 = Annotated[StrictStr, StringConstraints(max_length=256)]
+Text1024 = Annotated[StrictStr, StringConstraints(max_length=1024)]
+Reference = Annotated[StrictStr, StringConstraints(max_length=2048)]
+MAX_GROUP_CREATE_LINKS: Final = 20
+Texts250x250 = Annotated[list[Text250], Field(max_length=250)]
+Texts250x256 = Annotated[list[Text256], Field(max_length=250)]
+Texts1x64 = Annotated[list[Text64], Field(max_length=1)]
+Texts10x64 = Annotated[list[Text64], Field(max_length=10)]
+Texts100x256 = Annotated[list[Text256], Field(max_length=100)]
+GroupLinks = Annotated[list[Reference], Field(max_length=MAX_GROUP_CREATE_LINKS)]
+# members@odata.bind and owners@odata.bind are read apart from the model (see GroupCreate).
+_GROUP_LINKS: TypeAdapter[list[str]] = TypeAdapter(GroupLinks)
+
+UPN_MAX: Final = 113
+UPN_LOCAL_MAX: Final = 64
+UPN_DOMAIN_MAX: Final = 48
+
+
+def _upn_parts_fit(upn: str) -> str:
+    local, at, domain = upn.rpartition("@")
+    if at and len(local) > UPN_LOCAL_MAX:
+        raise ValueError(f"at most {UPN_LOCAL_MAX} characters may come before the '@'")
+    if at and len(domain) > UPN_DOMAIN_MAX:
+        raise ValueError(f"at most {UPN_DOMAIN_MAX} characters may come after the '@'")
+    return upn
+
+
+Upn = Annotated[StrictStr, StringConstraints(max_length=UPN_MAX), AfterValidator(_upn_parts_fit)]
 
 
 class _UserProperties(InputModel):
-    display_name: Str = None
-    given_name: Str = None
-    surname: Str = None
-    mail: Str = None
-    mail_nickname: Str = None
-    other_mails: StrList = None
-    proxy_addresses: StrList = None
-    job_title: Str = None
-    department: Str = None
-    company_name: Str = None
-    employee_id: Str = None
-    employee_type: Str = None
-    office_location: Str = None
-    mobile_phone: Str = None
-    business_phones: StrList = None
-    fax_number: Str = None
-    street_address: Str = None
-    city: Str = None
-    state: Str = None
-    postal_code: Str = None
-    country: Str = None
-    preferred_language: Str = None
-    usage_location: Str = None
+    display_name: Text256 | None = None
+    given_name: Text64 | None = None
+    surname: Text64 | None = None
+    mail: Text256 | None = None
+    mail_nickname: Text64 | None = None
+    other_mails: Texts250x250 | None = None
+    proxy_addresses: Texts250x256 | None = None
+    job_title: Text128 | None = None
+    department: Text64 | None = None
+    company_name: Text64 | None = None
+    employee_id: Text16 | None = None
+    employee_type: Text64 | None = None
+    office_location: Text128 | None = None
+    mobile_phone: Text64 | None = None
+    business_phones: Texts1x64 | None = None
+    fax_number: Text64 | None = None
+    street_address: Text1024 | None = None
+    city: Text128 | None = None
+    state: Text128 | None = None
+    postal_code: Text40 | None = None
+    country: Text128 | None = None
+    preferred_language: Text16 | None = None
+    usage_location: Text2 | None = None
     account_enabled: StrictBool | None = None
-    user_type: Str = None
+    user_type: Text32 | None = None
 
 
 class PasswordProfile(InputModel):
-    password: Str = None
+    password: Text256 | None = None
     force_change_password_next_sign_in: StrictBool | None = None
     force_change_password_next_sign_in_with_mfa: StrictBool | None = None
 
 
 class UserUpdate(_UserProperties):
-    user_principal_name: Str = None
+    user_principal_name: Upn | None = None
     password_profile: PasswordProfile | None = None
 
 
@@ -79,9 +155,9 @@ class UserCreate(UserUpdate):
     """Graph requires these on create; the password itself is accepted and not stored."""
 
     account_enabled: StrictBool
-    display_name: StrictStr
-    mail_nickname: StrictStr
-    user_principal_name: StrictStr
+    display_name: Text256
+    mail_nickname: Text64
+    user_principal_name: Upn
     password_profile: PasswordProfile
 
 
@@ -138,21 +214,21 @@ USER_DEFAULT_SELECT = [
 
 
 class GroupUpdate(InputModel):
-    display_name: Str = None
-    description: Str = None
-    mail_nickname: Str = None
+    display_name: Text256 | None = None
+    description: Text1024 | None = None
+    mail_nickname: Text64 | None = None
     mail_enabled: StrictBool | None = None
     security_enabled: StrictBool | None = None
-    group_types: StrList = None
+    group_types: Texts10x64 | None = None
 
 
 class GroupCreate(GroupUpdate):
-    display_name: StrictStr
-    mail_nickname: StrictStr
+    display_name: Text256
+    mail_nickname: Text64
     mail_enabled: StrictBool
     security_enabled: StrictBool
-    members_odata_bind: list[StrictStr] | None = Field(default=None, alias="members@odata.bind")
-    owners_odata_bind: list[StrictStr] | None = Field(default=None, alias="owners@odata.bind")
+    members_odata_bind: GroupLinks | None = Field(default=None, alias="members@odata.bind")
+    owners_odata_bind: GroupLinks | None = Field(default=None, alias="owners@odata.bind")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -163,6 +239,33 @@ class GroupCreate(GroupUpdate):
             for k in ("members@odata.bind", "owners@odata.bind")
             if isinstance(data, dict) and k in data
         }
+        problems: list[InitErrorDetails] = []
+        for key, value in binds.items():
+            try:
+                binds[key] = _GROUP_LINKS.validate_python(value)
+            except ValidationError as exc:
+                problems += [
+                    InitErrorDetails(
+                        type=e["type"], loc=(key, *e["loc"]), input=e["input"], ctx=e.get("ctx", {})
+                    )
+                    for e in exc.errors()
+                ]
+        links = sum(len(v) for v in binds.values() if isinstance(v, list))
+        if not problems and links > MAX_GROUP_CREATE_LINKS:
+            problems.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "too_long",
+                        "members@odata.bind and owners@odata.bind may hold {max} references together "
+                        "when a group is created, not {actual}",
+                        {"max": MAX_GROUP_CREATE_LINKS, "actual": links},
+                    ),
+                    loc=("members@odata.bind",),
+                    input=links,
+                )
+            )
+        if problems:  # as pydantic reports its own, naming the bind
+            raise ValidationError.from_exception_data(cls.__name__, problems)
         model = handler(data)
         for key, value in binds.items():
             setattr(model, "members_odata_bind" if key.startswith("members") else "owners_odata_bind", value)
@@ -183,9 +286,9 @@ class Group(WireModel):
 
 
 class ApplicationCreate(InputModel):
-    display_name: StrictStr
-    description: Str = None
-    sign_in_audience: Str = None
+    display_name: Text256
+    description: Text1024 | None = None
+    sign_in_audience: Text64 | None = None
 
 
 class Application(WireModel):
@@ -199,10 +302,10 @@ class Application(WireModel):
 
 
 class ServicePrincipalCreate(InputModel):
-    app_id: StrictStr
+    app_id: Text64
     account_enabled: StrictBool | None = None
     app_role_assignment_required: StrictBool | None = None
-    tags: StrList = None
+    tags: Texts100x256 | None = None
 
 
 class ServicePrincipal(WireModel):
@@ -219,9 +322,9 @@ class ServicePrincipal(WireModel):
 
 
 class AppRoleAssignmentCreate(InputModel):
-    principal_id: StrictStr
-    resource_id: StrictStr
-    app_role_id: StrictStr
+    principal_id: Text64
+    resource_id: Text64
+    app_role_id: Text64
 
 
 class AppRoleAssignment(WireModel):
@@ -237,15 +340,15 @@ class AppRoleAssignment(WireModel):
 
 
 class InstantiateRequest(InputModel):
-    display_name: StrictStr
-    service_management_reference: Str = None
+    display_name: Text256
+    service_management_reference: Text256 | None = None
 
 
 class ReferenceRequest(BaseModel):
     """The body of `POST .../$ref`: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    odata_id: StrictStr = Field(alias="@odata.id")
+    odata_id: Reference = Field(alias="@odata.id")
 
     @model_validator(mode="before")
     @classmethod

@@ -2,6 +2,11 @@
 
 Every write appends to the change log in the same transaction, so the engine's watermark can
 never observe a directory state without the change that produced it.
+
+Every write reads the object it changes with a row lock (`for_update`), so a check of its state
+(live, soft-deleted) and the change made on it are one step: of ten concurrent restores of one
+deleted user, one restores it and records one `restored` change, and the nine others find it no
+longer deleted (404), on PostgreSQL as on SQLite (where writers are serialised anyway).
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ class DirectoryService:
         if "account_enabled" in values and values["account_enabled"] is None:
             raise BadRequest("Invalid value for property 'accountEnabled': null is not allowed.")
         with _upn_unique(), self._write() as conn:
-            user = self._live_user(conn, key)
+            user = self._live_user(conn, key, lock=True)
             if "user_principal_name" in values:
                 upn = values["user_principal_name"]
                 if upn is None:
@@ -111,7 +116,7 @@ class DirectoryService:
 
     def delete_user(self, key: str) -> None:
         with self._write() as conn:
-            user = self._live_user(conn, key)
+            user = self._live_user(conn, key, lock=True)
             repo.soft_delete(conn, users, user["id"], self.clock.now())
             self._changed(conn, "user", user["id"], "softDeleted")
 
@@ -133,7 +138,7 @@ class DirectoryService:
 
     def set_manager(self, key: str, manager_id: str) -> None:
         with self._write() as conn:
-            user = self._live_user(conn, key)
+            user = self._live_user(conn, key, lock=True)
             manager = repo.get(conn, users, manager_id)
             if manager is None:
                 raise NotFound.resource(manager_id)
@@ -145,7 +150,7 @@ class DirectoryService:
 
     def remove_manager(self, key: str) -> None:
         with self._write() as conn:
-            user = self._live_user(conn, key)
+            user = self._live_user(conn, key, lock=True)
             if user["manager_id"] is None:
                 raise NotFound.resource("manager")
             repo.update_fields(conn, users, user["id"], {"manager_id": None})
@@ -191,13 +196,13 @@ class DirectoryService:
         if "group_types" in values and values["group_types"] is None:
             values["group_types"] = []
         with self._write() as conn:
-            self._live(conn, groups, group_id)
+            self._live(conn, groups, group_id, lock=True)
             repo.update_fields(conn, groups, group_id, values)
             self._changed(conn, "group", group_id, "updated")
 
     def delete_group(self, group_id: str) -> None:
         with self._write() as conn:
-            self._live(conn, groups, group_id)
+            self._live(conn, groups, group_id, lock=True)
             repo.soft_delete(conn, groups, group_id, self.clock.now())
             self._changed(conn, "group", group_id, "softDeleted")
 
@@ -209,12 +214,12 @@ class DirectoryService:
 
     def add_member(self, group_id: str, member_id: str) -> None:
         with self._write() as conn:
-            self._live(conn, groups, group_id)
+            self._live(conn, groups, group_id, lock=True)
             self._add_member(conn, group_id, member_id)
 
     def remove_member(self, group_id: str, member_id: str) -> None:
         with self._write() as conn:
-            self._live(conn, groups, group_id)
+            self._live(conn, groups, group_id, lock=True)
             if not repo.remove_member(conn, group_id, member_id):
                 raise NotFound.resource(member_id)
             self._changed(conn, "group", group_id, "memberRemoved", related_id=member_id)
@@ -257,7 +262,7 @@ class DirectoryService:
 
     def restore(self, object_id: str) -> tuple[str, Record]:
         with _upn_unique(), self._write() as conn:
-            kind, record = self._deleted(conn, object_id)
+            kind, record = self._deleted(conn, object_id, lock=True)
             if kind == "user" and repo.upn_taken(conn, record["user_principal_name"], excluding=object_id):
                 raise _upn_conflict()
             repo.update_fields(conn, KIND_TABLES[kind], object_id, {"deleted_date_time": None})
@@ -268,7 +273,7 @@ class DirectoryService:
     def purge(self, object_id: str) -> None:
         """Permanent delete: the object, its memberships, owners, assignments and manager links go."""
         with self._write() as conn:
-            kind, _ = self._deleted(conn, object_id)
+            kind, _ = self._deleted(conn, object_id, lock=True)
             for group_id in repo.memberships_of(conn, object_id):
                 self._changed(conn, "group", group_id, "memberRemoved", related_id=object_id)
             repo.drop_memberships(conn, object_id)
@@ -306,23 +311,25 @@ class DirectoryService:
             at=self.clock.now(),
         )
 
-    def _live_user(self, conn: Connection, key: str) -> Record:
-        record = repo.get(conn, users, key) or (repo.get_user_by_upn(conn, key) if "@" in key else None)
+    def _live_user(self, conn: Connection, key: str, *, lock: bool = False) -> Record:
+        record = repo.get(conn, users, key, for_update=lock) or (
+            repo.get_user_by_upn(conn, key, for_update=lock) if "@" in key else None
+        )
         if record is None:
             raise NotFound.resource(key)
         return record
 
     @staticmethod
-    def _live(conn: Connection, table: Table, object_id: str) -> Record:
-        record = repo.get(conn, table, object_id)
+    def _live(conn: Connection, table: Table, object_id: str, *, lock: bool = False) -> Record:
+        record = repo.get(conn, table, object_id, for_update=lock)
         if record is None:
             raise NotFound.resource(object_id)
         return record
 
     @staticmethod
-    def _deleted(conn: Connection, object_id: str) -> tuple[str, Record]:
+    def _deleted(conn: Connection, object_id: str, *, lock: bool = False) -> tuple[str, Record]:
         for kind, table in KIND_TABLES.items():
-            record = repo.get(conn, table, object_id, deleted=True)
+            record = repo.get(conn, table, object_id, deleted=True, for_update=lock)
             if record is not None:
                 return kind, record
         raise NotFound.resource(object_id)

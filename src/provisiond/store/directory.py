@@ -45,16 +45,34 @@ def insert(conn: Connection, table: Table, record: Mapping[str, Any]) -> None:
     conn.execute(table.insert().values(**record))
 
 
-def get(conn: Connection, table: Table, object_id: str, *, deleted: bool | None = False) -> Record | None:
-    """One object by id; `deleted` False = live only, True = soft-deleted only, None = either."""
+def get(
+    conn: Connection,
+    table: Table,
+    object_id: str,
+    *,
+    deleted: bool | None = False,
+    for_update: bool = False,
+) -> Record | None:
+    """One object by id; `deleted` False = live only, True = soft-deleted only, None = either.
+
+    `for_update` locks the row until the transaction ends (PostgreSQL; SQLite's writers are
+    serialised already). A writer that waited for the lock reads the row as the first writer
+    left it, so a state check (live, deleted) made this way cannot pass twice.
+    """
     query = select(table).where(table.c.id == object_id)
     query = _deleted_clause(query, table, deleted)
+    if for_update:
+        query = query.with_for_update()
     row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
 
-def get_user_by_upn(conn: Connection, upn: str, *, deleted: bool | None = False) -> Record | None:
+def get_user_by_upn(
+    conn: Connection, upn: str, *, deleted: bool | None = False, for_update: bool = False
+) -> Record | None:
     query = _deleted_clause(select(users).where(users.c.upn_key == upn.lower()), users, deleted)
+    if for_update:
+        query = query.with_for_update()
     row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
