@@ -4,12 +4,20 @@ The data dir holds what must survive restarts on one machine: the SQLite databas
 database URL is given), the HS256 signing key for local tokens, and the key that encrypts
 synchronization secrets at rest. Keys can instead be configured, so that several processes on
 several machines sharing one PostgreSQL database agree on them.
+
+`tenant_id` (`PROVISIOND_TENANT_ID`) is the tenant this instance serves: tokens are accepted only
+with that `tid`, and job ids embed it. Unset, a new database gets `DEFAULT_TENANT_ID`, a fixed
+GUID that `provisiond token` and `provisiond demo` also use, so they work with no configuration.
+
+`outbound_allow` (`PROVISIOND_OUTBOUND_ALLOW`) lists the networks and host names jobs may reach;
+unset or empty, everything (see `provisiond.connectors.outbound` for the syntax).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +42,12 @@ class Settings:
     secrets_key: str | None = None
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
+    tenant_id: str | None = None  # None: the database's, DEFAULT_TENANT_ID for a new one
+    outbound_allow: str | None = None  # None or empty: every destination
+
+    def __post_init__(self) -> None:
+        if self.tenant_id is not None:
+            object.__setattr__(self, "tenant_id", canonical_tenant_id(self.tenant_id))
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,6 +69,8 @@ class Settings:
             "poll_seconds": float(env["PROVISIOND_POLL_SECONDS"])
             if env.get("PROVISIOND_POLL_SECONDS")
             else None,
+            "tenant_id": env.get("PROVISIOND_TENANT_ID") or None,
+            "outbound_allow": env.get("PROVISIOND_OUTBOUND_ALLOW"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
@@ -64,6 +80,13 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+pysqlite:///{self.data_dir / 'provisiond.db'}"
+
+    @property
+    def token_tenant_id(self) -> str:
+        """The `tid` of the tokens this instance mints: the configured tenant, else the default."""
+        from provisiond.store.db import DEFAULT_TENANT_ID
+
+        return self.tenant_id or DEFAULT_TENANT_ID
 
     @property
     def issuer(self) -> str:
@@ -79,6 +102,14 @@ class Settings:
         from cryptography.fernet import Fernet
 
         return _data_dir_key(self.data_dir, "secrets.key", lambda: Fernet.generate_key().decode())
+
+
+def canonical_tenant_id(value: str) -> str:
+    """A tenant id as Graph writes it (lower-case hyphenated GUID); ValueError for anything else."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValueError(f"PROVISIOND_TENANT_ID {value!r} is not a GUID") from None
 
 
 def _data_dir_key(data_dir: Path, name: str, make: object = None) -> str:

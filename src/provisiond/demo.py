@@ -548,7 +548,11 @@ def _run(
     from provisiond.cli import ADMIN_SCOPES, APPLICATION_ADMINISTRATOR
 
     token = mint_token(
-        settings, scopes=ADMIN_SCOPES.split(), wids=[APPLICATION_ADMINISTRATOR], expires_in=TOKEN_LIFETIME
+        settings,
+        scopes=ADMIN_SCOPES.split(),
+        wids=[APPLICATION_ADMINISTRATOR],
+        tenant_id=services.tenant_id,  # the database's, even one made before PROVISIOND_TENANT_ID
+        expires_in=TOKEN_LIFETIME,
     )
     data_flag = f" --data-dir {shlex.quote(str(data_dir))}"
     for line in _instructions(base, scim.url, scim_token, token, state, data_dir, data_flag):

@@ -34,6 +34,7 @@ def _claims(settings: Settings, **overrides: object) -> dict[str, object]:
         "scp": SCOPES,
         "oid": "00000000-0000-0000-0000-0000000000aa",
         "appid": "00000000-0000-0000-0000-0000000000bb",
+        "tid": settings.token_tenant_id,
     }
     claims.update(overrides)
     return claims

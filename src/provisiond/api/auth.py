@@ -2,8 +2,12 @@
 
 Local tokens are HS256-signed with the data dir's key (or `PROVISIOND_JWT_SECRET`) and carry
 the issuer `Settings.issuer`. Tokens from a real identity provider (RS256/ES256) are verified
-against a configured JWKS URL and issuer. Either way the audience must be one of Graph's.
-Every failure is a 401 `InvalidAuthenticationToken`, and the message says which check failed.
+against a configured JWKS URL and issuer. Either way the audience must be one of Graph's, and
+the token must be for this instance's tenant: its `tid` claim must be the tenant id
+(`PROVISIOND_TENANT_ID`, compared as a GUID), as Graph refuses a token issued for another
+tenant. A token without `tid` is refused too: Entra always sets it, and a token that does not
+say whose it is cannot be shown to be ours. Every failure is a 401
+`InvalidAuthenticationToken`, and the message says which check failed.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def mint_token(
         "exp": issued + expires_in,
         "appid": app_id or "00000000-0000-0000-0000-00000000c11e",
         "oid": object_id or str(uuid.uuid4()),
-        "tid": tenant_id or "00000000-0000-0000-0000-000000000000",
+        "tid": tenant_id or settings.token_tenant_id,
     }
     scope_list, role_list, wid_list = list(scopes), list(roles), list(wids)
     if scope_list:
@@ -100,8 +104,9 @@ def mint_token(
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tenant_id: str | None = None) -> None:
         self._settings = settings
+        self._tenant_id = (tenant_id or settings.token_tenant_id).lower()
         self._secret = settings.hs256_secret()
         self._jwks = (
             jwt.PyJWKClient(settings.jwks_url, cache_keys=True, timeout=10) if settings.jwks_url else None
@@ -150,7 +155,24 @@ class TokenVerifier:
             raise _unauthorized("Access token validation failure. Invalid signature.") from None
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"Access token validation failure: {exc}.") from None
+        self._check_tenant(claims.get("tid"))
         return Principal.from_claims(claims)
+
+    def _check_tenant(self, tid: object) -> None:
+        if not isinstance(tid, str) or not tid.strip():
+            raise _unauthorized(
+                "Access token validation failure: the token has no tenant (tid) claim; "
+                f"this service accepts tokens for tenant {self._tenant_id} only."
+            )
+        try:
+            same = str(uuid.UUID(tid.strip())) == self._tenant_id
+        except ValueError:
+            same = False
+        if not same:
+            raise _unauthorized(
+                f"Access token validation failure: the token was issued for tenant '{tid[:64]}', "
+                f"and this service accepts tokens for tenant {self._tenant_id} only (PROVISIOND_TENANT_ID)."
+            )
 
 
 def _unauthorized(message: str) -> GraphError:

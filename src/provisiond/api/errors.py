@@ -2,6 +2,12 @@
 
 `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`, with
 `Content-Type: application/json` so that the SDKs raise `ODataError` rather than `APIError`.
+
+A database that cannot be used right now (`store.db.UNAVAILABLE_ERRORS`) is a 503
+`ServiceUnavailable` with `Retry-After`, as Graph answers when it is overloaded or in
+maintenance: the client may send the request again (the API's writes are idempotent or
+checked, DESIGN invariant 4). Anything else unexpected is a
+500 `generalException`.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provisiond.services.errors import ServiceError, TooManyRequests
+from provisiond.store.db import UNAVAILABLE_ERRORS, describe_error
 
 log = logging.getLogger("provisiond.api")
+
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class GraphError(Exception):
@@ -113,6 +122,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, 400, "BadRequest", f"Invalid value for '{where}': {first.get('msg', '')}"
         )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # One line, no traceback: while the database is away every request fails the same way.
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, describe_error(exc)
+        )
+        return error_response(
+            request,
+            503,
+            "ServiceUnavailable",
+            "The service's database cannot be reached right now. "
+            f"Retry after {DATABASE_RETRY_AFTER_SECONDS} seconds.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

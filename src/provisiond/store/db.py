@@ -1,29 +1,59 @@
 """Database access: one `Database` per process, short transactions, migrations on start.
 
 SQLite (the default) runs in WAL mode with a busy timeout so that the API threads and the
-scheduler share one file. PostgreSQL is used through psycopg 3.
+scheduler share one file. PostgreSQL is used through psycopg 3, with `pool_pre_ping` (a pooled
+connection the server dropped is replaced, not handed out) and a 10 s connect timeout unless the
+URL sets one, so a database that goes away costs each request at most that wait and the service
+recovers by itself once the database is back.
+
+`UNAVAILABLE_ERRORS` are the failures that mean "the database cannot be used right now" (down,
+unreachable, restarting, locked, out of connections) rather than a bug; the API answers them
+with 503 and Retry-After.
+
+The tenant id is the instance's identity: job ids embed it and tokens must carry it (`tid`).
+`tenant_id()` writes the configured one (or `DEFAULT_TENANT_ID`) when the database has none,
+and refuses a configured one that differs from the database's: the database was made for
+another tenant, and its job ids say so.
 """
 
 from __future__ import annotations
 
-import uuid
+import functools
+import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
 
 from provisiond.store.tables import instance
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_TENANT_ID = "5b4e7493-9e0c-4d1f-8a52-7c0d5e6f7493"
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,  # refused, dropped, shut down, locked, serialization failure
+    sa_exc.InterfaceError,  # the driver lost its connection
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+)
+
+log = logging.getLogger("provisiond.store")
+
+
+class TenantMismatch(Exception):
+    """The configured tenant is not the one the database was made for."""
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sqlite_busy_timeout: float = 30.0) -> None:
+        """`sqlite_busy_timeout`: how long a SQLite writer waits for another's lock before the
+        request fails as unavailable (503)."""
         self.url = make_url(url)
-        self.engine: Engine = _create_engine(url, echo=echo)
+        self.engine: Engine = _create_engine(url, echo=echo, busy_timeout=sqlite_busy_timeout)
 
     @property
     def is_postgresql(self) -> bool:
@@ -56,35 +86,98 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-    def tenant_id(self) -> str:
-        """This instance's tenant id, created once and shared by every process using the database."""
-        with self.transaction() as conn:
+    def tenant_id(self, configured: str | None = None) -> str:
+        """This instance's tenant id, written once and shared by every process using the database.
+
+        A database without one gets `configured`, else `DEFAULT_TENANT_ID`. A database made
+        before the tenant was configurable holds a random one: it is kept (job ids embed it),
+        and only a `configured` value that differs is an error (TenantMismatch).
+        """
+        wanted = (configured or DEFAULT_TENANT_ID).lower()
+        for _ in range(2):  # a second round reads what a concurrent first start wrote
+            try:
+                with self.transaction() as conn:
+                    stored = conn.execute(
+                        select(instance.c.value).where(instance.c.key == "tenant_id")
+                    ).scalar()
+                    if stored is None:
+                        conn.execute(instance.insert().values(key="tenant_id", value=wanted))
+                        return wanted
+            except sa_exc.IntegrityError:
+                continue
+            stored = str(stored).lower()
+            if configured is not None and stored != wanted:
+                raise TenantMismatch(_mismatch(stored, wanted))
+            if stored != wanted:
+                log.warning(
+                    "this database belongs to tenant %s (it predates PROVISIOND_TENANT_ID); tokens must "
+                    "carry tid %s: set PROVISIOND_TENANT_ID=%s for `provisiond token` and every process",
+                    stored,
+                    stored,
+                    stored,
+                )
+            return stored
+        raise RuntimeError("the tenant id could be neither read nor written")
+
+    def stored_tenant_id(self) -> str | None:
+        """The tenant id the database holds; None before the first start (or migration)."""
+        with self.read() as conn:
+            if not inspect(conn).has_table(instance.name):
+                return None
             value = conn.execute(select(instance.c.value).where(instance.c.key == "tenant_id")).scalar()
-            if value is None:
-                value = str(uuid.uuid4())
-                conn.execute(instance.insert().values(key="tenant_id", value=value))
-            return str(value)
+        return str(value).lower() if value is not None else None
+
+    def check_tenant(self, configured: str | None) -> None:
+        """TenantMismatch when `configured` is set and the database holds another tenant; reads
+        only, so it can run before migrations."""
+        stored = self.stored_tenant_id()
+        if configured is not None and stored is not None and stored != configured.lower():
+            raise TenantMismatch(_mismatch(stored, configured.lower()))
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _create_engine(url: str, *, echo: bool) -> Engine:
+def _create_engine(url: str, *, echo: bool, busy_timeout: float) -> Engine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout=busy_timeout))
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
         # "BEGIN IMMEDIATE" semantics are available and SAVEPOINTs work.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs["pool_pre_ping"] = True
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
     return create_engine(url, **kwargs)
+
+
+def _mismatch(stored: str, configured: str) -> str:
+    return (
+        f"the database belongs to tenant {stored}, but PROVISIOND_TENANT_ID is {configured}; "
+        "point the service at that tenant's database or set PROVISIOND_TENANT_ID to match"
+    )
+
+
+def redacted(url: str | URL) -> str:
+    """The URL with its password shown as `***`."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def describe_error(error: BaseException, url: str | URL | None = None) -> str:
+    """One line saying why the database failed, from the driver's own words, never the password."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = " ".join(line for line in lines if not line.startswith("(Background on this error"))
+    text = re.sub(r"^\([\w.]+\) ", "", text) or type(cause).__name__
+    password = make_url(url).password if url is not None else None
+    return text.replace(str(password), "***") if password else text
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -94,7 +187,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_timeout: float) -> None:
     dbapi_conn.isolation_level = (
         None  # autocommit at the driver; SQLAlchemy's "begin" hook opens transactions
     )
@@ -102,5 +195,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.close()
