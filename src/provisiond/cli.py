@@ -7,12 +7,15 @@ import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import uvicorn
 
 from provisiond.config import DEFAULT_PORT, Settings
+
+if TYPE_CHECKING:
+    from provisiond.store.db import Database
 
 app = typer.Typer(
     help="provisiond: identity provisioning with the Microsoft Graph synchronization API.",
@@ -53,12 +56,10 @@ def serve(
     """Apply migrations and serve the Graph API."""
     from provisiond.api.app import build_scheduler, create_app
     from provisiond.clock import SystemClock
-    from provisiond.store.db import Database
 
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = open_database(settings)
     clock = SystemClock()
     application = create_app(settings, db, clock, scheduler=build_scheduler(settings, db, clock))
     base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
@@ -85,12 +86,10 @@ def worker(
 
     from provisiond.api.app import build_scheduler
     from provisiond.clock import SystemClock
-    from provisiond.store.db import Database
 
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = open_database(settings)
     scheduler = build_scheduler(settings, db, SystemClock())
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,7 +137,7 @@ def token(
     """
     from provisiond.api.auth import mint_token
 
-    settings = Settings.from_env(data_dir=data_dir)
+    settings = _settings(data_dir=data_dir)
     if scopes is None and roles is None:
         scopes, wids = ADMIN_SCOPES, wids or APPLICATION_ADMINISTRATOR
     typer.echo(
@@ -210,6 +209,60 @@ class GracefulServer(uvicorn.Server):
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from provisiond.store.db import redacted
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redacted(url)
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit 1: a configuration problem needs no traceback."""
+    typer.echo(f"provisiond: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings.from_env(**overrides)
+        from provisiond.connectors.outbound import OutboundPolicy
+
+        OutboundPolicy.parse(settings.outbound_allow)  # refuse a bad policy before serving anything
+        return settings
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def open_database(settings: Settings) -> Database:
+    """The migrated database, its tenant checked against the settings; on failure one line says
+    what failed (the password shown as ***) and the command exits 1."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    from provisiond.store.db import Database, TenantMismatch, describe_error
+
+    url = settings.resolved_database_url
+    try:
+        shown = _redacted(url)
+    except ArgumentError:
+        _fail(
+            "the database URL cannot be parsed; expected e.g. postgresql+psycopg://user@host/db "
+            "or sqlite+pysqlite:///path/provisiond.db"
+        )
+    try:
+        db = Database(url)
+    except NoSuchModuleError:
+        _fail(
+            f"cannot use the database {shown}: the scheme '{shown.split('://', 1)[0]}' is not supported "
+            "(use postgresql+psycopg or sqlite+pysqlite)"
+        )
+    except (ArgumentError, ImportError, OSError) as exc:
+        _fail(f"cannot use the database {shown}: {describe_error(exc, url)}")
+    try:
+        db.check_tenant(settings.tenant_id)  # the first connection: fails before migrations log
+        db.migrate()
+        db.tenant_id(settings.tenant_id)
+    except TenantMismatch as exc:
+        db.dispose()
+        _fail(f"cannot serve the database {shown}: {exc}")
+    except (SQLAlchemyError, OSError) as exc:
+        db.dispose()
+        _fail(f"cannot open the database {shown}: {describe_error(exc, url)}")
+    return db

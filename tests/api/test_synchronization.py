@@ -883,15 +883,14 @@ def test_a_wrong_secret_token_is_invalid_credentials(
         assert_graph_error(response, 400, "SystemForCrossDomainIdentityManagementInvalidCredentials")
 
 
-def test_an_unreachable_base_address_is_validation_unavailable(
+def test_an_unreachable_base_address_is_not_a_scim_service(
     sqlite_server: LiveServer, lite: Provisioned
 ) -> None:
+    # The same answer as an HTTP server that is not SCIM (tests/api/test_outbound.py).
     with sqlite_server.client() as client:
         body = {"credentials": credentials(closed_port_url(), "any")}
         response = client.post(f"{lite.job}/validateCredentials", json=body)
-        assert_graph_error(
-            response, 400, "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable"
-        )
+        assert_graph_error(response, 400, "SystemForCrossDomainIdentityManagementServiceIncompatible")
 
 
 def test_no_base_address_is_validation_unavailable(sqlite_server: LiveServer, lite: Provisioned) -> None:

@@ -24,6 +24,7 @@ from provisiond.api.routes import (
 )
 from provisiond.clock import Clock, SystemClock
 from provisiond.config import MAX_BODY_BYTES, Settings
+from provisiond.connectors.outbound import OutboundPolicy
 from provisiond.engine.cycle import CycleRunner
 from provisiond.engine.scheduler import Scheduler
 from provisiond.services.applications import ApplicationService
@@ -41,7 +42,9 @@ VERSIONS = ("/v1.0", "/beta")
 def build_services(
     settings: Settings, db: Database, clock: Clock, notify: Callable[[], None] | None = None
 ) -> Services:
-    tenant_id = db.tenant_id()
+    """The API's services. The tenant id is the database's (written from settings on first
+    start; TenantMismatch when the settings name another); tokens must carry it."""
+    tenant_id = db.tenant_id(settings.tenant_id)
     changed = notify or (lambda: None)
     return Services(
         directory=DirectoryService(db, clock, changed),
@@ -51,8 +54,9 @@ def build_services(
         ),
         inbound=InboundService(db, clock, changed),
         logs=LogService(db),
-        verifier=TokenVerifier(settings),
+        verifier=TokenVerifier(settings, tenant_id),
         tenant_id=tenant_id,
+        outbound=OutboundPolicy.parse(settings.outbound_allow),
     )
 
 
@@ -67,7 +71,7 @@ def build_scheduler(settings: Settings, db: Database, clock: Clock) -> Scheduler
     return Scheduler(
         db,
         clock,
-        CycleRunner(db, clock, secrets),
+        CycleRunner(db, clock, secrets, outbound=OutboundPolicy.parse(settings.outbound_allow)),
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
     )

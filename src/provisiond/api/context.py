@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from provisiond.api.auth import TokenVerifier
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.services.applications import ApplicationService
 from provisiond.services.directory import DirectoryService
 from provisiond.services.inbound import InboundService
@@ -23,6 +24,7 @@ class Services:
     logs: LogService
     verifier: TokenVerifier
     tenant_id: str
+    outbound: OutboundPolicy = ALLOW_EVERYTHING  # where jobs, validateCredentials and discover may connect
 
 
 def services(request: Request) -> Services:

@@ -3,7 +3,9 @@
 This issue needs only Entra's "Test Connection": query the users endpoint for a userName that
 cannot exist (a random GUID) and expect 200 with an empty ListResponse. The failure says which
 of the three things a person must fix went wrong: reaching the endpoint, the credentials, or
-the endpoint not being SCIM.
+the endpoint not being SCIM. (What a caller of validateCredentials is told is coarser: see
+`services.synchronization.validate_credentials`.) The connection is held to the operator's
+outbound policy; a refused address raises `connectors.outbound.OutboundRefused`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 import httpx2
+
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, guarded_transport
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -69,14 +73,19 @@ def probe_get(
 
 
 def test_connection(
-    base_address: str, secret_token: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    base_address: str,
+    secret_token: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    outbound: OutboundPolicy = ALLOW_EVERYTHING,
 ) -> None:
     """Raise ScimConnectionError unless the endpoint answers a userName query as SCIM does."""
     headers = {"Accept": "application/scim+json, application/json"}
     if secret_token:
         headers["Authorization"] = f"Bearer {secret_token}"
     params = {"filter": f'userName eq "{uuid.uuid4()}"'}
-    with httpx2.Client(timeout=timeout, follow_redirects=False) as client:
+    transport = guarded_transport(outbound)
+    with httpx2.Client(timeout=timeout, follow_redirects=False, transport=transport) as client:
         response = probe_get(client, users_url(base_address), timeout, params=params, headers=headers)
     if response.status_code != 200:
         raise ScimConnectionError(

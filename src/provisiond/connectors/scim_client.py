@@ -10,6 +10,10 @@ httpx2, and an initial cycle sends two requests per object. One session per clie
 first use inside the running loop, with at most `concurrency` pooled keep-alive connections, TLS
 verification on, no redirects followed, no proxy or netrc read from the environment, and
 `timeout_seconds` as the limit on a whole request (connect, send, answer and body).
+
+Every connection is held to the operator's outbound policy (`connectors.outbound`): a target
+the policy refuses is a job-level `OutboundAddressNotAllowed` error, so the job is quarantined
+with the reason instead of retrying.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 from yarl import URL
+
+from provisiond.connectors.outbound import (
+    ALLOW_EVERYTHING,
+    REFUSED_CODE,
+    OutboundPolicy,
+    OutboundRefused,
+    guarded_resolver,
+)
 
 SCIM_JSON = "application/scim+json"
 
@@ -77,9 +89,11 @@ class ScimClient:
         settings: ClientSettings | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        outbound: OutboundPolicy = ALLOW_EVERYTHING,
     ) -> None:
         self.settings = settings or ClientSettings()
         self.base = base_address.partition("?")[0].rstrip("/")
+        self._outbound = outbound
         self._headers = {"Accept": f"{SCIM_JSON}, application/json", "Content-Type": SCIM_JSON}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -99,7 +113,9 @@ class ScimClient:
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
             connector = aiohttp.TCPConnector(
-                limit=self.settings.concurrency, keepalive_timeout=_KEEPALIVE_SECONDS
+                limit=self.settings.concurrency,
+                keepalive_timeout=_KEEPALIVE_SECONDS,
+                resolver=guarded_resolver(self._outbound),
             )
             self._http = aiohttp.ClientSession(
                 connector=connector,
@@ -165,6 +181,17 @@ class ScimClient:
                     self.writes_sent += 1
                 try:
                     response = await self._request(method, path, params, data)
+                except OutboundRefused as exc:
+                    raise ScimError(REFUSED_CODE, str(exc), job_level=True) from None
+                except aiohttp.ClientConnectorError as exc:
+                    if isinstance(exc.os_error, OutboundRefused):
+                        raise ScimError(REFUSED_CODE, str(exc.os_error), job_level=True) from None
+                    error = ScimError(
+                        "SystemForCrossDomainIdentityManagementServiceUnreachable",
+                        f"{method} {path} failed: {_describe(exc)}",
+                        job_level=True,
+                    )
+                    response = None
                 except TimeoutError:  # asyncio's, and aiohttp's connect and read timeouts
                     error = ScimError(
                         "Timeout",
@@ -175,7 +202,6 @@ class ScimClient:
                     error = ScimError(
                         "SystemForCrossDomainIdentityManagementServiceUnreachable",
                         f"{method} {path} failed: {_describe(exc)}",
-                        job_level=isinstance(exc, aiohttp.ClientConnectorError),
                     )
                     response = None
             if response is not None:
@@ -192,9 +218,9 @@ class ScimClient:
     async def _request(
         self, method: str, path: str, params: Mapping[str, str] | None, data: bytes | None
     ) -> _Response:
-        async with self._session().request(
-            method, self._url(path, params), data=data, allow_redirects=False
-        ) as response:
+        url = self._url(path, params)
+        self._outbound.check_literal(url.host or "")  # aiohttp's resolver never sees an address
+        async with self._session().request(method, url, data=data, allow_redirects=False) as response:
             content = await response.read()
             return _Response(response.status, response.headers, content, response.charset)
 

@@ -2,7 +2,9 @@
 
 The app is reached with the service principal's synchronization secrets `BaseAddress` and
 `SecretToken`, as validateCredentials reaches it, and its failures get the same 400 codes. A
-failure changes nothing.
+failure changes nothing. A BaseAddress outside the operator's outbound policy is refused with
+`OutboundAddressNotAllowed` before the app is contacted (checked when discover is called, so a
+policy tightened after the secrets were saved holds).
 
 Choices where the reference is silent:
 
@@ -24,8 +26,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from provisiond.connectors import scim, scim_discovery
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.services import templates
 from provisiond.services.errors import BadRequest, NotFound
+from provisiond.services.outbound import check_base_address
 from provisiond.services.synchronization import _CREDENTIAL_CODES, SynchronizationService, _job, _next_version
 from provisiond.store import synchronization as repo
 
@@ -36,10 +40,15 @@ NOT_DISCOVERABLE = "DirectoryNotDiscoverable"
 
 class DiscoveryService:
     def __init__(
-        self, sync: SynchronizationService, *, timeout: float = scim.DEFAULT_TIMEOUT_SECONDS
+        self,
+        sync: SynchronizationService,
+        *,
+        timeout: float = scim.DEFAULT_TIMEOUT_SECONDS,
+        outbound: OutboundPolicy = ALLOW_EVERYTHING,
     ) -> None:
         self.sync = sync
         self.timeout = timeout
+        self.outbound = outbound
 
     def discover_job_directory(self, sp: Record, job_id: str, directory_id: str) -> Record:
         schema = self.sync.job_schema(self.sync.job(sp, job_id))
@@ -80,6 +89,7 @@ class DiscoveryService:
                 "save BaseAddress and SecretToken before discovering the app's schema.",
                 code=_CREDENTIAL_CODES[scim.ConnectionProblem.UNREACHABLE],
             )
+        check_base_address(self.outbound, base)
         try:
             return scim_discovery.fetch_service_description(
                 base, secrets.get("SecretToken"), timeout=self.timeout

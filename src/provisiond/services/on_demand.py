@@ -30,9 +30,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.engine import on_demand as engine
 from provisiond.engine.on_demand import Initiator, OnDemandResult, Subject
 from provisiond.services.errors import BadRequest, Conflict, NotFound, TooManyRequests
+from provisiond.services.outbound import check_base_address
 from provisiond.services.synchronization import SynchronizationService
 from provisiond.store import engine_state as state
 from provisiond.store.engine_state import GenerationChanged
@@ -76,8 +78,10 @@ class OnDemandService:
         window: timedelta = RATE_WINDOW,
         lease_wait_seconds: float = 2.0,
         lease_seconds: float = 120.0,
+        outbound: OutboundPolicy = ALLOW_EVERYTHING,
     ) -> None:
         self.sync = sync
+        self.outbound = outbound
         self.db = sync.db
         self.clock = sync.clock
         self.limiter = SlidingWindowLimiter(limit, window, self.clock.now)
@@ -103,6 +107,8 @@ class OnDemandService:
                 f"{int(self.limiter.window.total_seconds())} seconds per job.",
                 retry_after_seconds=max(1, math.ceil(wait)),
             )
+        # The engine's client here is not given the policy; the address is checked once, now.
+        check_base_address(self.outbound, self.sync.secrets(sp).get("BaseAddress") or "")
         owner = f"provisionOnDemand:{uuid.uuid4().hex[:12]}"
         leased = self._take_lease(job["id"], owner)
         try:

@@ -123,7 +123,7 @@ def _service(request: Request) -> OnDemandService:
     # One per app (its rate limiter is in memory); created on the event loop, so never twice.
     service: OnDemandService | None = getattr(request.app.state, "on_demand", None)
     if service is None:
-        service = OnDemandService(services(request).synchronization)
+        service = OnDemandService(services(request).synchronization, outbound=services(request).outbound)
         request.app.state.on_demand = service
     return service
 

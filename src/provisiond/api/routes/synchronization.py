@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from provisiond.api import permissions as perm
@@ -35,6 +36,7 @@ from provisiond.graph.synchronization import (
     ValidateCredentialsRequest,
 )
 from provisiond.services.errors import NotFound, NotImplementedYet
+from provisiond.services.outbound import check_secrets
 
 router = APIRouter()
 
@@ -156,6 +158,7 @@ async def put_synchronization(
     secrets = parse_model(
         SecretsPutRequest, {"value": body.get("secrets") or []}, type_name="microsoft.graph.synchronization"
     )
+    await _check_outbound(request, secrets)
     services(request).synchronization.put_secrets(target.sp, secrets)
     return no_content()
 
@@ -181,8 +184,16 @@ async def put_secrets(sp_id: str, request: Request, caller: Principal = Depends(
         await json_body(request),
         type_name="microsoft.graph.synchronizationSecretKeyStringValuePair",
     )
+    await _check_outbound(request, body)
     services(request).synchronization.put_secrets(target.sp, body)
     return no_content()
+
+
+async def _check_outbound(request: Request, body: SecretsPutRequest) -> None:
+    """A BaseAddress outside the operator's outbound policy is refused before it is stored
+    (resolving its name may take a while, so off the event loop)."""
+    pairs = [(p.key.value, p.value) for p in body.value]
+    await run_in_threadpool(check_secrets, services(request).outbound, pairs)
 
 
 # Templates
@@ -356,8 +367,12 @@ async def validate_credentials_without_job(
         ValidateCredentialsRequest, await json_body(request), type_name="microsoft.graph.synchronizationJob"
     )
     template_id = body.template_id or "scim"
-    services(request).synchronization.template(target.sp, target.application_id, template_id)
-    services(request).synchronization.validate_credentials(target.sp, template_id, body)
+    sync = services(request).synchronization
+    sync.template(target.sp, target.application_id, template_id)
+    # Off the event loop: the SCIM app may take its whole time limit to answer.
+    await run_in_threadpool(
+        sync.validate_credentials, target.sp, template_id, body, services(request).outbound
+    )
     return no_content()
 
 
@@ -435,8 +450,11 @@ async def validate_credentials(
         await json_body(request, required=False),
         type_name="microsoft.graph.synchronizationJob",
     )
-    job = services(request).synchronization.job(target.sp, job_id)
-    services(request).synchronization.validate_credentials(target.sp, job["template_id"], body)
+    sync = services(request).synchronization
+    job = sync.job(target.sp, job_id)
+    await run_in_threadpool(
+        sync.validate_credentials, target.sp, job["template_id"], body, services(request).outbound
+    )
     return no_content()
 
 
