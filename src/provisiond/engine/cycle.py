@@ -23,6 +23,7 @@ from typing import Any
 from provisiond.clock import Clock
 from provisiond.connectors import scim_requests as shapes
 from provisiond.connectors.directory import DirectorySource
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
 from provisiond.engine import inbound
 from provisiond.engine.context import CycleContext, CycleStopped, ensure_still_running
@@ -61,12 +62,14 @@ class CycleRunner:
         secrets: Callable[[str], dict[str, str]],
         *,
         stopping: Callable[[], bool] = lambda: False,
+        outbound: OutboundPolicy = ALLOW_EVERYTHING,
     ) -> None:
         self.db = db
         self.clock = clock
         self.source = DirectorySource(db)
         self.secrets = secrets
         self.stopping = stopping
+        self.outbound = outbound  # the operator's PROVISIOND_OUTBOUND_ALLOW, for every SCIM client
 
     async def run(self, job: dict[str, Any], owner: str) -> None:
         if inbound.is_inbound(job):  # API2AAD: staged bulk uploads into the directory
@@ -89,7 +92,7 @@ class CycleRunner:
                 settings,
             )
             return
-        client = scim_client_for(secrets.base_address, secrets, settings)
+        client = scim_client_for(secrets.base_address, secrets, settings, self.outbound)
         ctx = cycle_context(
             self.db, self.clock, self.source, job, secrets, schema, settings, client, owner=owner, began=began
         )
@@ -330,7 +333,12 @@ class CycleRunner:
 # Building blocks shared by cycles and provision on demand (engine/on_demand.py)
 
 
-def scim_client_for(base_address: str, secrets: JobSecrets, settings: EngineSettings) -> ScimClient:
+def scim_client_for(
+    base_address: str,
+    secrets: JobSecrets,
+    settings: EngineSettings,
+    outbound: OutboundPolicy = ALLOW_EVERYTHING,
+) -> ScimClient:
     return ScimClient(
         base_address,
         secrets.values.get("SecretToken"),
@@ -339,6 +347,7 @@ def scim_client_for(base_address: str, secrets: JobSecrets, settings: EngineSett
             rate_per_second=settings.export_rate_per_second,
             timeout_seconds=settings.export_timeout_seconds,
         ),
+        outbound=outbound,
     )
 
 

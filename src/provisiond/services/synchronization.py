@@ -367,8 +367,28 @@ class SynchronizationService:
 
     # Credentials
 
-    def validate_credentials(self, sp: Record, template_id: str, body: ValidateCredentialsRequest) -> None:
-        """Entra's Test Connection against the SCIM endpoint; 400 naming what failed."""
+    def validate_credentials(
+        self,
+        sp: Record,
+        template_id: str,
+        body: ValidateCredentialsRequest,
+        outbound: scim.OutboundPolicy = scim.ALLOW_EVERYTHING,
+    ) -> None:
+        """Entra's Test Connection against the SCIM endpoint; 400 naming what failed.
+
+        Choice: the caller learns only what it must fix and nothing about the network behind
+        the service. A BaseAddress outside the operator's outbound policy is
+        `OutboundAddressNotAllowed`; credentials the app refuses (401/403) are
+        `...InvalidCredentials`; everything else (nothing listening, a port that does not speak
+        HTTP, an HTTP server that is not SCIM, no answer in time, a name that does not resolve)
+        is one `...ServiceIncompatible` with one message, so the call cannot tell a closed port
+        from an open one. What the endpoint actually did goes to the service's log.
+        """
+        import logging
+
+        from provisiond.connectors.outbound import OutboundRefused
+        from provisiond.services.outbound import check_base_address, refused
+
         if template_id.lower() == "api2aad":
             return  # inbound provisioning has no target endpoint to test
         if body.use_saved_credentials:
@@ -385,10 +405,23 @@ class SynchronizationService:
                 code="SystemForCrossDomainIdentityManagementCredentialValidationUnavailable",
             )
         _check_secret("BaseAddress", base)
+        check_base_address(outbound, base)
         try:
-            scim.test_connection(base, creds.get("SecretToken"))
+            scim.test_connection(base, creds.get("SecretToken"), outbound=outbound)
+        except OutboundRefused as exc:  # the name's DNS answer changed since the check above
+            raise refused(base, exc) from None
         except scim.ScimConnectionError as exc:
-            raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
+            if exc.problem is scim.ConnectionProblem.UNAUTHORIZED:
+                raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
+            logging.getLogger("provisiond.services").info(
+                "validateCredentials for service principal %s: %s", sp.get("id"), exc.detail
+            )
+            raise BadRequest(
+                f"BaseAddress {base} does not answer as a SCIM 2.0 service: a SCIM service answers "
+                'GET /Users?filter=userName eq "<random id>" with 200 and an empty ListResponse. '
+                "Check the tenant URL; the service's log says what the endpoint did.",
+                code=_CREDENTIAL_CODES[scim.ConnectionProblem.NOT_SCIM],
+            ) from None
 
 
 _CREDENTIAL_CODES = {
@@ -456,8 +489,19 @@ def _check_secret(key: str, value: str) -> None:
         raise BadRequest(
             f"The value of secret '{key}' must be 'True' or 'False'.", code="RequestParameterInvalid"
         )
-    if key == "BaseAddress" and not value.lower().startswith(("http://", "https://")):
-        raise BadRequest("BaseAddress must be an absolute http or https URL.", code="RequestParameterInvalid")
+    if key == "BaseAddress":
+        from urllib.parse import urlsplit
+
+        try:  # httpx would otherwise fail on a URL without a host or with a port out of range
+            parts = urlsplit(value)
+            valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            valid = False
+    if key == "BaseAddress" and not valid:
+        raise BadRequest(
+            "BaseAddress must be an absolute http or https URL with a host (and a port from 1 to 65535).",
+            code="RequestParameterInvalid",
+        )
     if key == "SyncNotificationSettings":
         try:
             parsed = json.loads(value)
