@@ -8,6 +8,7 @@ real server answer after the delay)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,12 @@ class Fault(_base.Fault):
         return self.delay_seconds > 0 and _base.Fault.matches(self, method, path, body)
 
 
+@dataclass
+class AppliedFault(_base.Fault):
+    """The real server applies the request, then the client is answered with `status` anyway:
+    the write happened, but the engine is told it failed (a lost 200, a proxy's 502)."""
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -53,6 +60,7 @@ class Traffic(_base.Traffic):
     """The package's Traffic, plus `log`: every request with its body and arrival time."""
 
     log: list[Request] = field(default_factory=list)
+    applied_faults: list[AppliedFault] = field(default_factory=list)
 
     def matching(
         self, method: str | None = None, path_contains: str | None = None, body_contains: str | None = None
@@ -91,8 +99,23 @@ class _Logging:
                 ),
                 0.0,
             )
+            applied = next(
+                (f for f in self.traffic.applied_faults if f.times != 0 and f.matches(method, path, body)),
+                None,
+            )
+            if applied is not None and applied.times > 0:
+                applied.times -= 1
         if delay:
             time.sleep(delay)
+        if applied is not None:
+            for _ in self.app(environ, lambda status, headers, exc_info=None: None):
+                pass  # the real server's answer is dropped
+            start_response(f"{applied.status} Injected", [("Content-Type", "application/scim+json")])
+            error = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": str(applied.status),
+            }
+            return [json.dumps(error).encode()]
         return self.app(environ, start_response)
 
 
@@ -116,6 +139,7 @@ def start_scim_server(token: str, traffic: _base.Traffic | None = None) -> tuple
 
 __all__ = [
     "ENTRA_TOLERANT",
+    "AppliedFault",
     "Fault",
     "Request",
     "ScimServer",

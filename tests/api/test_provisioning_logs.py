@@ -77,16 +77,15 @@ def test_an_initial_cycle_logs_each_processed_object_with_steps_action_status_an
     target_group = setup.target_groups()["Engineering"]
 
     creates = [e for e in logged if e["provisioningAction"] == "create"]
-    # One create per processed object; the group's members follow in one update.
+    # One entry per processed object and cycle: the group's members are a step of its create.
     assert sorted(e["sourceIdentity"]["id"] for e in creates) == sorted(
         [u["id"] for u in setup.users.values()] + [group["id"]]
     )
-    [members] = [e for e in logged if e["provisioningAction"] == "update"]
-    assert len(logged) == 5
+    assert len(logged) == 4
     assert {e["jobId"] for e in logged} == {setup.job_id}
     assert len({e["cycleId"] for e in logged}) == 1
-    assert len({e["changeId"] for e in logged}) == 5
-    assert len({e["id"] for e in logged}) == 5
+    assert len({e["changeId"] for e in logged}) == 4
+    assert len({e["id"] for e in logged}) == 4
 
     for upn, user in setup.users.items():
         [entry] = [e for e in creates if e["sourceIdentity"]["id"] == user["id"]]
@@ -117,10 +116,12 @@ def test_an_initial_cycle_logs_each_processed_object_with_steps_action_status_an
     assert {"displayName": "displayName", "oldValue": None, "newValue": "Engineering"} in group_create[
         "modifiedProperties"
     ]
-    assert members["sourceIdentity"]["id"] == group["id"]
-    assert members["provisioningStatusInfo"]["status"] == "success"
-    [change] = members["modifiedProperties"]
-    assert change["displayName"] == "members"
+    assert group_create["provisioningStatusInfo"]["status"] == "success"
+    assert [s["provisioningStepType"] for s in group_create["provisioningSteps"]][-2:] == [
+        "export",
+        "referenceResolution",
+    ]
+    [change] = [p for p in group_create["modifiedProperties"] if p["displayName"] == "members"]
     assert sorted(change["newValue"].split(";")) == sorted(u["id"] for u in setup.users.values())
     # Newest first.
     times = [parse(e["activityDateTime"]) for e in logged]
@@ -134,7 +135,7 @@ def test_filters_select_by_job_cycle_time_action_status_and_identities(
     client = logs_client(engine_server)
     job = f"jobId eq '{setup.job_id}'"
     everything = entries(client, job)
-    assert len(everything) == 6
+    assert len(everything) == 5
     [update] = [e for e in everything if e["cycleId"] == incremental]
     user0 = setup.users[USER0]
     assert update["sourceIdentity"]["id"] == user0["id"]
@@ -189,7 +190,7 @@ def test_top_and_next_link_page_through_every_entry_once_newest_first(
     setup, _, _ = two_cycles(engine_server, scim_target)
     client = logs_client(engine_server)
     all_at_once = entries(client, f"jobId eq '{setup.job_id}'")
-    assert len(all_at_once) == 6
+    assert len(all_at_once) == 5
 
     pages = []
     response = client.get(
@@ -205,10 +206,10 @@ def test_top_and_next_link_page_through_every_entry_once_newest_first(
         assert urlsplit(link).path == "/v1.0/auditLogs/provisioning"
         assert "$skiptoken" in link or "%24skiptoken" in link
         response = client.get(link)
-    assert [len(p) for p in pages] == [2, 2, 2]
+    assert [len(p) for p in pages] == [2, 2, 1]
     paged = [e for page in pages for e in page]
     assert [e["id"] for e in paged] == [e["id"] for e in all_at_once]
-    assert len({e["id"] for e in paged}) == 6
+    assert len({e["id"] for e in paged}) == 5
     times = [parse(e["activityDateTime"]) for e in paged]
     assert times == sorted(times, reverse=True)
     assert paged[0]["provisioningAction"] == "update"  # the incremental cycle's, the newest

@@ -1,3 +1,3 @@
-from tests.engine.helpers import engine_server
+from tests.engine.helpers import engine_server, manual_engine
 
-__all__ = ["engine_server"]
+__all__ = ["engine_server", "manual_engine"]

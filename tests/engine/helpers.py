@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from tests.api.helpers import make_app, make_job, make_user
 from tests.conftest import LiveServer, ScimTarget, run_server
 
 from provisiond.api.app import build_scheduler, create_app
-from provisiond.clock import SystemClock
+from provisiond.clock import Clock, ManualClock, SystemClock
 from provisiond.config import Settings
 from provisiond.store import engine_state
 from provisiond.store.db import Database
@@ -21,11 +22,15 @@ from provisiond.store.db import Database
 DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
 
 
-def start_engine_server(settings: Settings, db: Database) -> tuple[LiveServer, Callable[[], None]]:
-    clock = SystemClock()
+def start_engine_server(
+    settings: Settings, db: Database, clock: Clock | None = None
+) -> tuple[LiveServer, Callable[[], None]]:
+    """With a ManualClock, a directory change makes the job due at once (no debounce), and
+    everything else the engine schedules waits until the test moves the clock."""
+    clock = clock or SystemClock()
     scheduler = build_scheduler(settings, db, clock)
     scheduler.poll_seconds = 0.2
-    scheduler.debounce = scheduler.debounce * 0.2
+    scheduler.debounce = scheduler.debounce * (0 if isinstance(clock, ManualClock) else 0.2)
     url, server, thread = run_server(create_app(settings, db, clock, scheduler=scheduler))
     scheduler.start()
 
@@ -42,6 +47,22 @@ def engine_server(db: Database, settings: Settings) -> Iterator[LiveServer]:
     """The API and the scheduler in one process (as `provisiond serve`), on both databases."""
     server, stop = start_engine_server(settings, db)
     yield server
+    stop()
+
+
+@dataclass
+class ManualEngine:
+    server: LiveServer
+    clock: ManualClock
+
+
+@pytest.fixture
+def manual_engine(db: Database, settings: Settings) -> Iterator[ManualEngine]:
+    """As engine_server, on a ManualClock that starts at the real time (so due times compare
+    sensibly with it) and moves only when the test says."""
+    clock = ManualClock(datetime.now(UTC))
+    server, stop = start_engine_server(settings, db, clock)
+    yield ManualEngine(server, clock)
     stop()
 
 
@@ -144,6 +165,8 @@ def provision(
             client, f"user{i}", givenName=f"Given{i}", surname=f"Sur{i}", mail=f"user{i}@contoso.example"
         )
         setup.users[user["userPrincipalName"]] = user
+    # Graph takes at most 20 members@odata.bind per request: the rest are added one by one.
+    binds = [f"https://graph.microsoft.com/v1.0/directoryObjects/{u['id']}" for u in setup.users.values()]
     group = client.post(
         "/groups",
         json={
@@ -151,12 +174,13 @@ def provision(
             "mailEnabled": False,
             "mailNickname": "eng",
             "securityEnabled": True,
-            "members@odata.bind": [
-                f"https://graph.microsoft.com/v1.0/directoryObjects/{u['id']}" for u in setup.users.values()
-            ],
+            "members@odata.bind": binds[:20],
         },
     )
     assert group.status_code == 201, group.text
+    for bind in binds[20:]:
+        response = client.post(f"/groups/{group.json()['id']}/members/$ref", json={"@odata.id": bind})
+        assert response.status_code == 204, response.text
     setup.groups["Engineering"] = group.json()
     if assign:
         setup.assign(group.json()["id"])

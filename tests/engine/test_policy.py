@@ -7,9 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from provisiond.engine.policy import (
+    MAX_DELETE_WINDOW,
     EngineSettings,
+    InvalidSetting,
+    check_setting,
     escrow_quarantine,
     escrow_retry_at,
+    failed_cycle_retry_at,
     quarantine_next_attempt,
 )
 
@@ -101,3 +105,72 @@ def test_malformed_settings_fall_back_to_defaults() -> None:
         [{"name": "QuarantineTooManyDeletesThreshold", "value": "lots"}], {"SyncNotificationSettings": "{"}
     )
     assert settings.delete_threshold == 500
+
+
+def test_stored_values_the_engine_cannot_run_with_fall_back_to_defaults_instead_of_raising() -> None:
+    # Written before validation existed, or straight into the database.
+    settings = EngineSettings.from_job(
+        [
+            {"name": "EscrowBackoffCapMinutes", "value": "1e309"},
+            {"name": "EscrowBackoffBaseMinutes", "value": "nan"},
+            {"name": "ExportConcurrency", "value": "-5"},
+            {"name": "QuarantineTooManyDeletesWindow", "value": "P99999D"},
+        ],
+        {"SyncNotificationSettings": '{"DeleteThresholdEnabled":true,"DeleteThresholdValue":"x"}'},
+    )
+    assert settings.escrow_backoff_cap == DEFAULTS.escrow_backoff_cap
+    assert settings.escrow_backoff_base == DEFAULTS.escrow_backoff_base
+    assert settings.export_concurrency == DEFAULTS.export_concurrency
+    assert settings.delete_window == DEFAULTS.delete_window
+    assert settings.delete_threshold == 500
+
+
+def test_the_deletion_window_is_the_schedule_interval_unless_set() -> None:
+    assert EngineSettings.from_job([], {}).delete_window == timedelta(minutes=40)
+    assert EngineSettings.from_job([], {}, "PT5M").delete_window == timedelta(minutes=5)
+    # A disabled job's interval (TimeSpan.MaxValue) is capped.
+    assert EngineSettings.from_job([], {}, "P10675199DT2H48M5.4775807S").delete_window == MAX_DELETE_WINDOW
+    custom = [{"name": "QuarantineTooManyDeletesWindow", "value": "PT0S"}]
+    assert EngineSettings.from_job(custom, {}, "PT5M").delete_window == timedelta(0)
+
+
+def test_escrow_backoff_never_overflows_however_many_attempts() -> None:
+    assert escrow_retry_at(DEFAULTS, 10**9, T0) == T0 + DEFAULTS.escrow_backoff_cap
+
+
+@pytest.mark.parametrize(
+    ("failures", "interval", "wait"),
+    [
+        (1, timedelta(minutes=40), timedelta(minutes=1)),
+        (2, timedelta(minutes=40), timedelta(minutes=2)),
+        (5, timedelta(minutes=40), timedelta(minutes=16)),
+        (6, timedelta(minutes=40), timedelta(minutes=32)),
+        (7, timedelta(minutes=40), timedelta(minutes=40)),
+        (10**6, timedelta(minutes=40), timedelta(minutes=40)),
+        (20, timedelta(days=3650), timedelta(hours=24)),
+        (3, timedelta(seconds=5), timedelta(minutes=1)),
+    ],
+)
+def test_a_failed_cycle_is_retried_after_a_doubling_wait_no_later_than_a_normal_cycle(
+    failures: int, interval: timedelta, wait: timedelta
+) -> None:
+    assert failed_cycle_retry_at(failures, interval, T0) == T0 + wait
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ExportConcurrency", " 4 "),
+        ("QuarantineFailureProportion", "0.4"),
+        ("QuarantineTooManyDeletesWindow", "PT40M"),
+        ("QuarantineTooManyDeletesThreshold", "0"),
+    ],
+)
+def test_check_setting_accepts_what_the_engine_can_run_with(name: str, value: str) -> None:
+    check_setting(name, value)
+
+
+def test_check_setting_leaves_unknown_names_to_their_owner_and_wants_integers_written_as_such() -> None:
+    check_setting("NotAnEngineSetting", "anything")  # a template's own setting, kept as given
+    with pytest.raises(InvalidSetting, match=r"ExportConcurrency.*integer"):
+        check_setting("ExportConcurrency", "1e3")

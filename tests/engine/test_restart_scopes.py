@@ -4,10 +4,10 @@ status and the provisioning logs."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from tests.conftest import LiveServer, ScimTarget
 from tests.engine.helpers import Provisioned, provision, wait_for
 from tests.scim_target import Fault
@@ -53,41 +53,126 @@ def mentions(target: ScimTarget, text: str) -> int:
     )
 
 
-def test_escrows_restart_drops_pending_escrows_and_they_are_not_retried_until_the_object_changes(
+DRIFTED = "Changed Behind The Engine"
+
+
+def drift_in_app(setup: Provisioned, upn: str) -> None:
+    """Change a user's displayName in the SCIM app directly, as someone editing the app would."""
+    target_id = setup.target_users()[upn]["id"]
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": DRIFTED}],
+    }
+    with setup.scim.client() as client:
+        response = client.patch(f"/Users/{target_id}", json=body)
+    assert response.status_code in (200, 204), response.text
+
+
+def assert_app_holds_exactly_the_directory(setup: Provisioned) -> None:
+    """No duplicates: one app user per directory user, one group with each member once."""
+    names = [u["userName"] for u in setup.scim.resources("Users")]
+    assert sorted(names) == sorted(setup.users)
+    [group] = setup.scim.resources("Groups")
+    members = [m["value"] for m in group.get("members") or []]
+    assert sorted(members) == sorted(u["id"] for u in setup.target_users().values())
+
+
+# Every resetScope, explicit None and the absent default included, makes the next cycle a full
+# pass (the seed: "forcing it to reprocess all the objects in the directory"); only those that
+# clear the connector data store re-match the app and so correct drift made behind our back.
+RESTARTS = [
+    pytest.param(None, False, id="absent"),
+    pytest.param("", False, id="empty"),
+    pytest.param("None", False, id="None"),
+    pytest.param("Watermark", False, id="Watermark"),
+    pytest.param("Escrows", False, id="Escrows"),
+    pytest.param("QuarantineState", False, id="QuarantineState"),
+    pytest.param("ForceDeletes", False, id="ForceDeletes"),
+    pytest.param("Watermark, Escrows, QuarantineState", False, id="portal-default"),
+    pytest.param("ConnectorDataStore", True, id="ConnectorDataStore"),
+    pytest.param("Full", True, id="Full"),
+]
+
+
+@pytest.mark.parametrize(("scope", "rematches"), RESTARTS)
+def test_every_restart_imports_every_object_and_only_a_data_store_reset_corrects_drift_in_the_app(
+    scope: str | None, rematches: bool, engine_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup = provision(engine_server, scim_target, users=3)
+    setup.wait_cycle(None)
+    setup.wait_idle()
+    drift_in_app(setup, USER1)
+    scim_target.traffic.reset()
+    before = setup.ended()
+
+    restart(setup, scope)
+    row = setup.wait_cycle(before)
+    setup.wait_idle()
+
+    last = row["status"]["lastExecution"]
+    assert last["state"] == "Succeeded"
+    assert last["countImported"] == 4  # three users and the group, not only changes
+    assert row["initial_cursor"] is None and row["watermark"] is not None
+    display = setup.target_users()[USER1]["displayName"]
+    if rematches:
+        # Matched again against the app: the drift is corrected with one PATCH, nothing created.
+        assert display == setup.users[USER1]["displayName"]
+        writes = scim_target.traffic.writes()
+        assert len(writes) == 1
+        assert writes[0][0] == "PATCH" and "/Users/" in writes[0][1]
+    else:
+        # The connector data store says the app is in step: nothing is sent, the drift stays.
+        assert display == DRIFTED
+        assert scim_target.traffic.writes() == []
+    assert_app_holds_exactly_the_directory(setup)
+
+
+def test_after_a_connector_data_store_reset_users_who_leave_scope_later_are_disabled(
+    engine_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup = provision(engine_server, scim_target, users=3)
+    setup.wait_cycle(None)
+    setup.wait_idle()
+    before = setup.ended()
+    restart(setup, "ConnectorDataStore")
+    setup.wait_cycle(before)
+    setup.wait_idle()
+    assert_app_holds_exactly_the_directory(setup)
+
+    group, user2 = setup.groups["Engineering"], setup.users["user2@contoso.example"]
+    response = setup.client.delete(f"/groups/{group['id']}/members/{user2['id']}/$ref")
+    assert response.status_code == 204, response.text
+    wait_for(lambda: setup.target_users()["user2@contoso.example"]["active"] is False, 30, "the disable")
+    setup.wait_idle()
+    [target_group] = setup.scim.resources("Groups")
+    assert len(target_group.get("members") or []) == 2
+
+
+def test_escrows_restart_drops_pending_escrows_and_the_full_pass_starts_a_new_series(
     engine_server: LiveServer, scim_target: ScimTarget
 ) -> None:
     fault = Fault(method="POST", body_contains=USER1, status=500, retry_after="0")
     scim_target.traffic.faults.append(fault)
-    setup = provision(engine_server, scim_target, users=3, settings={"EscrowBackoffBaseMinutes": "0.05"})
+    setup = provision(engine_server, scim_target, users=3)
     row = setup.wait_cycle(None)
     assert row["status"]["lastExecution"]["countEscrowed"] == 1
     [escrow] = escrow_rows(setup)
     assert escrow["source_id"] == setup.users[USER1]["id"]
-    would_retry_at = escrow["next_retry_date_time"]
-    watermark = row["watermark"]
 
     before = setup.ended()
     restart(setup, "Escrows")
     assert escrow_rows(setup) == []  # dropped when the restart returns
     row = setup.wait_cycle(before)
     status = row["status"]
-    assert status["lastExecution"]["state"] == "Succeeded"
-    assert status["lastExecution"]["countEscrowed"] == 0
-    assert status["lastExecution"]["countImported"] == 0  # the watermark was kept: nothing to import
+    # The full pass tries the user again as a first attempt: a new series, not a retry.
+    assert status["lastExecution"]["countImported"] == 4
+    assert status["lastExecution"]["countEscrowed"] == 1
     assert status["escrowsPruned"] is False
-    assert row["watermark"] == watermark
-    seen = mentions(scim_target, USER1)
+    [again] = escrow_rows(setup)
+    assert again["attempts"] == 1
+    assert again["first_failed_date_time"] > escrow["first_failed_date_time"]
 
-    # Past the time the dropped escrow would have been retried, nothing was sent for the user
-    # and no cycle is scheduled for it.
-    wait_seconds = (would_retry_at - datetime.now(UTC)).total_seconds() + 1.0
-    time.sleep(max(wait_seconds, 0.0))
-    assert mentions(scim_target, USER1) == seen
-    assert escrow_rows(setup) == []
-    assert setup.job_row()["cycle_due_at"] > datetime.now(UTC) + timedelta(minutes=30)
-    assert USER1 not in setup.target_users()
-
-    # Once it changes it is processed again (and, the target recovered, created).
+    # The target recovers; once the user changes it is processed at once and created.
     with scim_target.traffic.lock:
         scim_target.traffic.faults.remove(fault)
     user1 = setup.users[USER1]

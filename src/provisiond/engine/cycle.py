@@ -1,9 +1,15 @@
 """One cycle of one job: import, then scope/map/match/plan/export per object, then the
 deletion guard and the staged disables and deletes, then status.
 
-Initial cycles (no watermark) stream every user, then every group, then resolve references,
-then sweep the connector data store for objects gone from the directory. Incremental cycles
-read the change log after the watermark, plus escrows that are due.
+Full passes stream every user, then every group, then resolve references, then sweep the
+connector data store for objects gone from the directory: the initial cycle (no watermark)
+and the cycle after any restart (an `initial_cursor` is set, whatever the resetScope kept;
+DESIGN invariant 7). Incremental cycles read the change log after the watermark, plus escrows
+that are due.
+
+The deletion guard counts the disables and deletes exported over a rolling window (by default
+the schedule interval) plus those this cycle plans, so deletes spread over many fast cycles are
+stopped where one of Entra's 40-minute cycles would stop them (DESIGN invariant 8).
 
 Nothing is lost (DESIGN invariant 1): outcomes are recorded in batches, each batch in one
 transaction with the checkpoint it justifies (the initial cursor, or the watermark up to the
@@ -17,7 +23,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from provisiond.clock import Clock
@@ -27,9 +33,11 @@ from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
 from provisiond.engine import inbound
 from provisiond.engine.context import CycleContext, CycleStopped, ensure_still_running
+from provisiond.engine.logs import LogEntry, merge_records
 from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome, PendingExport
-from provisiond.engine.policy import EngineSettings
+from provisiond.engine.policy import MAX_DELETE_WINDOW, EngineSettings
 from provisiond.engine.status import StatusWriter
+from provisiond.graph.base import format_duration
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import CompiledSchema, MappingError, compile_schema_once
 from provisiond.store import engine_state as state
@@ -78,7 +86,7 @@ class CycleRunner:
         status = StatusWriter(self.db, self.clock, job["id"], job["generation"], owner)
         began = self.clock.now()
         secrets = JobSecrets(self.secrets(job["service_principal_id"]))
-        settings = EngineSettings.from_job(job["settings"], secrets.values)
+        settings = EngineSettings.from_job(job["settings"], secrets.values, job["schedule_interval"])
         try:
             schema = compile_schema_once(job["schema"] or {})
         except MappingError as exc:
@@ -97,12 +105,12 @@ class CycleRunner:
             self.db, self.clock, self.source, job, secrets, schema, settings, client, owner=owner, began=began
         )
         try:
-            if job["watermark"] is None:
+            if job["watermark"] is None or job["initial_cursor"] is not None:
                 await self._initial(ctx, status)
             else:
                 await self._incremental(ctx, status)
-            held = await self._deletes(ctx)
-            self._finish(ctx, status, held)
+            held, reason = await self._deletes(ctx)
+            status.finish(ctx, held, reason=reason)
         except GenerationChanged:
             pass  # restarted or schema changed: the next cycle is already due
         except CycleStopped:
@@ -112,9 +120,11 @@ class CycleRunner:
         finally:
             await client.close()
 
-    # Initial cycle
+    # Full pass: the initial cycle, and the cycle after a restart
 
     async def _initial(self, ctx: CycleContext, status: StatusWriter) -> None:
+        """Every object, page by page, from the cursor a crash left (if any); at the end the
+        watermark is the change-log head read when the pass began."""
         job = ctx.job
         high = job["initial_seq"]
         if high is None:
@@ -175,7 +185,8 @@ class CycleRunner:
         # Only the few gone ones need their full connector data store row.
         with self.db.read() as conn:
             rows = state.cds_get(conn, ctx.job_id, gone)
-        processor = ObjectProcessor(ctx)
+            staged = state.staged_get(conn, ctx.job_id, gone)
+        processor = ObjectProcessor(ctx, staged=staged)
         return [
             await processor.process(rows[sid]["object_type"], sid, None, rows[sid])
             for sid in gone
@@ -265,58 +276,50 @@ class CycleRunner:
     async def _references(self, ctx: CycleContext, rows: list[dict[str, Any]]) -> list[Outcome]:
         return await resolve_references(ctx, rows)
 
-    async def _deletes(self, ctx: CycleContext) -> int:
+    async def _deletes(self, ctx: CycleContext) -> tuple[int, str | None]:
         """The accidental-deletion guard, then the disables and deletes it lets through.
 
-        Returns how many were held back (0 unless the threshold was exceeded)."""
+        The planned ones are held when, added to those the job exported within its window,
+        they pass the threshold; ones approved with ForceDeletes always run. Returns how many
+        were held back and why (0 and None when none was)."""
         self._check(ctx)
+        now = self.clock.now()
+        window = ctx.settings.delete_window
         with self.db.read() as conn:
             rows = state.staged_in_states(conn, ctx.job_id, ("planned", "approved"))
+            recent = state.deletion_exports_count(conn, ctx.job_id, now - window) if window else 0
         planned = [r for r in rows if r["state"] == "planned"]
         threshold = ctx.settings.delete_threshold
-        if threshold is not None and len(planned) > threshold:
-            with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
-                state.staged_set_state(conn, ctx.job_id, ("planned",), "held")
-                state.logs_insert(conn, [self._staged_log(ctx, r) for r in planned])
+        processor = ObjectProcessor(ctx)
+        held, reason = 0, None
+        if threshold is not None and planned and recent + len(planned) > threshold:
+            reason = guard_reason(len(planned), recent, window, threshold)
+            with self.db.read() as conn:
+                cds = state.cds_get(conn, ctx.job_id, [r["source_id"] for r in planned])
+            outcomes = []
+            for r in planned:
+                outcome = Outcome(r["source_id"], r["object_type"], staged_clear=False)
+                outcome.staged = {k: v for k, v in r.items() if k != "job_id"} | {"state": "held"}
+                outcome.log = processor.held_log(r, cds.get(r["source_id"]), reason)
+                outcomes.append(outcome)
+            self._record(ctx, outcomes)
             rows = [r for r in rows if r["state"] == "approved"]
             held = len(planned)
-        else:
-            held = 0
-        processor = ObjectProcessor(ctx)
         for start in range(0, len(rows), PAGE_SIZE):
             self._check(ctx)
             chunk = rows[start : start + PAGE_SIZE]
             with self.db.read() as conn:
                 cds = state.cds_get(conn, ctx.job_id, [r["source_id"] for r in chunk])
             outcomes = await asyncio.gather(
-                *(processor.run_staged(r, cds.get(r["source_id"])) for r in chunk)
+                *(
+                    processor.run_staged(r, cds.get(r["source_id"]), guard_note(r, recent, len(planned), ctx))
+                    for r in chunk
+                )
             )
             self._record(ctx, list(outcomes))
-        return held
-
-    def _staged_log(self, ctx: CycleContext, row: dict[str, Any]) -> dict[str, Any]:
-        from provisiond.engine.logs import LogEntry
-
-        entry = LogEntry(
-            job_id=ctx.job_id,
-            service_principal_id=ctx.service_principal_id,
-            cycle_id=ctx.cycle_id,
-            source_id=row["source_id"],
-            source_type=row["object_type"],
-            source_display_name=None,
-            started=self.clock.now(),
-            target_type=row["object_type"],
-            action="stageddelete",
-            status="skipped",
-        )
-        entry.step(
-            "EntryExportStagedDelete",
-            "export",
-            "skipped",
-            f"The {row['action']} is held: this cycle's disables and deletes exceed the threshold of "
-            f"{ctx.settings.delete_threshold}. Restart with ForceDeletes to let them run.",
-        )
-        return entry.record(self.clock.now())
+        with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
+            state.deletion_exports_prune(conn, ctx.job_id, now - MAX_DELETE_WINDOW)
+        return held, reason
 
     def _record(
         self, ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
@@ -326,8 +329,28 @@ class CycleRunner:
     def _check(self, ctx: CycleContext) -> None:
         ensure_still_running(self.db, self.stopping, ctx.job_id, ctx.generation, ctx.owner)
 
-    def _finish(self, ctx: CycleContext, status: StatusWriter, held: int) -> None:
-        status.finish(ctx, held)
+
+def guard_reason(planned: int, recent: int, window: timedelta, threshold: int) -> str:
+    """Why the guard held a cycle's disables and deletes, as the quarantine and the log say it."""
+    what = f"{planned} planned disables and deletes"
+    if window:
+        what += f", with {recent} already exported within the last {format_duration(window)},"
+    return (
+        f"{what} exceed the deletion threshold of {threshold}; they are staged. "
+        "Restart with resetScope ForceDeletes to let them run."
+    )
+
+
+def guard_note(staged: dict[str, Any], recent: int, planned: int, ctx: CycleContext) -> str:
+    if staged["state"] == "approved":
+        return f"The {staged['action']} runs: approved by a restart with ForceDeletes"
+    threshold = ctx.settings.delete_threshold
+    if threshold is None:
+        return f"The {staged['action']} runs: the deletion threshold is off"
+    return (
+        f"The {staged['action']} runs: {planned} planned and {recent} exported within the window "
+        f"do not exceed the deletion threshold of {threshold}"
+    )
 
 
 # Building blocks shared by cycles and provision on demand (engine/on_demand.py)
@@ -396,7 +419,8 @@ async def process_objects(
     with ctx.db.read() as conn:
         cds = state.cds_get(conn, ctx.job_id, list(ids))
         escrowed = state.escrows_get(conn, ctx.job_id, list(ids))
-    processor = ObjectProcessor(ctx, escrowed)
+        staged = state.staged_get(conn, ctx.job_id, list(ids))
+    processor = ObjectProcessor(ctx, escrowed, staged)
     # Decide every object first; only those that need the target run as concurrent exports,
     # so an unchanged object costs no task.
     decided = [processor.decide(object_type, i, sources.get(i), cds.get(i)) for i in ids]
@@ -417,8 +441,10 @@ async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> l
 
     A row needs only source_id, object_type, state and references; rows without their
     exported values are read whole for the objects whose references change."""
-    users = [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"]
-    groups = [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
+    users = _adopt_matched(ctx, [r for r in rows if r["object_type"] == USER and r["state"] == "provisioned"])
+    groups = _adopt_matched(
+        ctx, [r for r in rows if r["object_type"] == GROUP and r["state"] == "provisioned"]
+    )
     desired: dict[str, list[str]] = {}
     # Only the manager id of each user: reading whole users again here was most of the cost.
     for user_id, manager in ctx.source.managers([r["source_id"] for r in users]).items():
@@ -451,7 +477,7 @@ async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> l
     if partial:
         with ctx.db.read() as conn:
             full = state.cds_get(conn, ctx.job_id, partial)
-        changes = [(full[r["source_id"]] if "exported" not in r else r, c) for r, c in changes]
+        changes = [(_whole(full[r["source_id"]], r) if "exported" not in r else r, c) for r, c in changes]
     return list(
         await asyncio.gather(
             *(processor.export_references(r["object_type"], r, c, target_ids) for r, c in changes)
@@ -459,11 +485,45 @@ async def resolve_references(ctx: CycleContext, rows: list[dict[str, Any]]) -> l
     )
 
 
+def _adopt_matched(ctx: CycleContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects matched in the app (not created by us) whose manager or members we have not set
+    yet: what the app held at matching, as target ids, becomes their current references as
+    source ids (objects this job does not manage are left out, and never removed)."""
+    seen: dict[str, tuple[str, list[str]]] = {}
+    for r in rows:
+        attribute = "manager" if r["object_type"] == USER else "members"
+        matched = r["references"].get("matched") or {}
+        if attribute not in r["references"] and attribute in matched:
+            seen[r["source_id"]] = (attribute, list(matched[attribute]))
+    if not seen:
+        return rows
+    # Managers and members are users (Entra provisions no nested groups): read the target ids
+    # as users' ids, which also keeps an app that numbers users and groups apart unambiguous.
+    with ctx.db.read() as conn:
+        by_target = state.cds_sources_of_targets(
+            conn, ctx.job_id, USER, sorted({t for _, ts in seen.values() for t in ts})
+        )
+    out = []
+    for r in rows:
+        if r["source_id"] in seen:
+            attribute, target_ids = seen[r["source_id"]]
+            current = [by_target[t] for t in target_ids if t in by_target]
+            r = {**r, "references": {**r["references"], attribute: current}, "adopted": True}
+        out.append(r)
+    return out
+
+
+def _whole(full: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
+    """A full connector data store row with what was decided on its partial row."""
+    return {**full, "references": partial["references"], "adopted": partial.get("adopted", False)}
+
+
 def record_outcomes(
     ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
 ) -> None:
-    """Write a batch of outcomes (connector data store, escrows, staged deletes, provisioning
-    logs) and its checkpoint in one transaction guarded by the job's generation."""
+    """Write a batch of outcomes (connector data store, escrows, staged deletes, the deletion
+    window, provisioning logs) and its checkpoint in one transaction guarded by the job's
+    generation. A log that continues an object's entry of this cycle is folded into it."""
     now = ctx.clock.now()
     with state.guarded(ctx.db, ctx.job_id, ctx.generation) as conn:
         cds: list[state.RowChange] = []
@@ -481,6 +541,35 @@ def record_outcomes(
         state.cds_apply(conn, ctx.job_id, cds)
         state.escrows_apply(conn, ctx.job_id, escrows)
         state.staged_apply(conn, ctx.job_id, staged)
-        state.logs_insert(conn, [o.log.record(now) for o in outcomes if o.log is not None])
+        state.deletion_exports_record(
+            conn, ctx.job_id, [o.deletion_export for o in outcomes if o.deletion_export is not None]
+        )
+        _write_logs(conn, ctx.cycle_id, [o.log for o in outcomes if o.log is not None], now)
         if checkpoint:
             state.update_job(conn, ctx.job_id, checkpoint)
+
+
+def _write_logs(conn: Any, cycle_id: str, logs: list[LogEntry], now: datetime) -> None:
+    """New entries are inserted; a continuation is folded into the object's entry of the cycle
+    (or becomes that entry, when the cycle has none for the object yet)."""
+    continuing = sorted({log.source_id for log in logs if log.continues is not None})
+    existing = state.logs_of_cycle(conn, cycle_id, continuing) if continuing else {}
+    inserts: list[dict[str, Any]] = []
+    replaced: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}  # the entry each object has once this batch is written
+    for log in logs:
+        record = log.record(now)
+        source_id = record["source_id"]
+        entry = (latest.get(source_id) or existing.get(source_id)) if log.continues is not None else None
+        if entry is None:
+            inserts.append(record)
+            latest[source_id] = record
+            continue
+        merged = merge_records(entry, record, str(log.continues))
+        latest[source_id] = merged
+        if any(r["id"] == merged["id"] for r in inserts):
+            inserts = [merged if r["id"] == merged["id"] else r for r in inserts]
+        else:
+            replaced[merged["id"]] = merged
+    state.logs_replace(conn, list(replaced.values()))
+    state.logs_insert(conn, inserts)

@@ -222,7 +222,9 @@ class InboundCycle:
     async def run(self, job: dict[str, Any], owner: str) -> None:
         status = StatusWriter(self.db, self.clock, job["id"], job["generation"], owner)
         began = self.clock.now()
-        settings = EngineSettings.from_job(job["settings"], self.secrets(job["service_principal_id"]))
+        settings = EngineSettings.from_job(
+            job["settings"], self.secrets(job["service_principal_id"]), job["schedule_interval"]
+        )
         try:
             mapping = user_mapping(job["schema"] or {})
         except MappingError as exc:
@@ -266,8 +268,11 @@ class InboundCycle:
                 disabling |= {p.external_id for p in plans if p.disables}
             guarded = sorted(disabling - approved)
             threshold = ctx.settings.delete_threshold
-            if threshold is not None and len(guarded) > threshold:
-                self._hold(ctx, guarded)
+            window = ctx.settings.delete_window
+            with self.db.read() as conn:
+                recent = state.deletion_exports_count(conn, ctx.job_id, now - window) if window else 0
+            if threshold is not None and guarded and recent + len(guarded) > threshold:
+                self._hold(ctx, guarded, recent)
                 held = len(guarded)
             cursor = 0
             while True:
@@ -388,7 +393,7 @@ class InboundCycle:
             return None
         return user
 
-    def _hold(self, ctx: InboundContext, external_ids: list[str]) -> None:
+    def _hold(self, ctx: InboundContext, external_ids: list[str], recent: int) -> None:
         now = self.clock.now()
         logs = []
         for external_id in external_ids:
@@ -399,8 +404,9 @@ class InboundCycle:
                 "EntryExportStagedDelete",
                 "export",
                 "skipped",
-                f"The disable is held: this cycle's disables exceed the threshold of "
-                f"{ctx.settings.delete_threshold}. Restart with ForceDeletes to let them run.",
+                f"The disable is held: this cycle's {len(external_ids)} disables, with {recent} applied "
+                f"within the deletion window, exceed the threshold of {ctx.settings.delete_threshold}. "
+                "Restart with ForceDeletes to let them run.",
             )
             logs.append(entry.record(now))
         with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
@@ -449,6 +455,15 @@ class InboundCycle:
         done = [plan.external_id for plan, _ in written]
         state.escrows_apply(conn, ctx.job_id, [(e, None) for e in done])
         state.staged_apply(conn, ctx.job_id, [(e, None) for e in done if e in approved])
+        state.deletion_exports_record(
+            conn,
+            ctx.job_id,
+            [
+                {"source_id": plan.external_id, "action": "disable", "exported_date_time": now}
+                for plan, _ in written
+                if plan.disables and plan.external_id not in approved
+            ],
+        )
         staging.remove(conn, page.seqs)
         # Managers after the users: one named later in the same page exists by now.
         for plan, entry in written:

@@ -1,8 +1,12 @@
 """Provisioning log entries (provisioningObjectSummary rows), built as the engine works.
 
 One entry per processed object and cycle, with the steps Entra shows (import, scoping,
-matching, export), the action, the status with error information, and the properties that
-changed, old and new.
+matching, processing, referenceResolution, export), the action, the status with error
+information, and the properties that changed, old and new.
+
+What happens to an object later in the same cycle (the deletion guard holding or running its
+planned disable, an update of its manager or members) is a continuation: its steps are folded
+into the object's entry of that cycle (`merge_records`) rather than written as a second entry.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class LogEntry:
     error_category: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     modified: list[dict[str, Any]] = field(default_factory=list)
+    # None: a new entry. "staged" or "reference": a later result of the same cycle, folded
+    # into the object's entry (see merge_records).
+    continues: str | None = None
 
     def step(
         self, name: str, kind: str, status: str, description: str, details: dict[str, str] | None = None
@@ -44,7 +51,7 @@ class LogEntry:
                 "provisioningStepType": kind,
                 "status": status,
                 "description": description,
-                "details": details or {},
+                "details": dict(details) if details else {},
             }
         )
 
@@ -80,6 +87,30 @@ class LogEntry:
             "steps": self.steps,
             "modified_properties": self.modified,
         }
+
+
+def merge_records(entry: dict[str, Any], later: dict[str, Any], continues: str) -> dict[str, Any]:
+    """The object's entry with a later result of the same cycle folded in: steps and modified
+    properties appended. A staged disable or delete (`continues="staged"`) decides the action and
+    status; a reference update keeps the object's action, makes a skip an update when it
+    succeeded, and makes the entry a warning when it failed."""
+    merged = dict(entry)
+    merged["steps"] = [*entry["steps"], *later["steps"]]
+    merged["modified_properties"] = [*entry["modified_properties"], *later["modified_properties"]]
+    merged["activity_date_time"] = later["activity_date_time"]
+    merged["duration_ms"] = entry["duration_ms"] + later["duration_ms"]
+    merged["target_id"] = later["target_id"] or entry["target_id"]
+    error = ("error_code", "error_reason", "error_category")
+    if continues == "staged":
+        merged.update(action=later["action"], status=later["status"], **{k: later[k] for k in error})
+    elif later["status"] == "failure":
+        if entry["status"] != "failure":
+            merged.update(status="warning", **{k: later[k] for k in error})
+    elif later["status"] == "success" and entry["action"] == "other":
+        merged.update(action="update", status="success")
+        if entry["status"] == "skipped":
+            merged.update({k: None for k in error})
+    return merged
 
 
 def modified_properties(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

@@ -35,6 +35,9 @@ from provisiond.mapping.flows import CompiledObjectMapping
 USER = "User"
 GROUP = "Group"
 RESOURCE = {USER: "Users", GROUP: "Groups"}
+# Entra's processing step names for a decision (reference §9: EntrySynchronizationAdd, ...).
+PLANNED_STEPS = {"disable": "EntrySynchronizationDisable", "delete": "EntrySynchronizationDelete"}
+REDUNDANT = {"SkipReason": "RedundantExport"}
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Outcome:
     escrow_clear: bool = False
     staged: dict[str, Any] | None = None
     staged_clear: bool = True
+    # An exported disable or delete the deletion guard's window counts (None when not one).
+    deletion_export: dict[str, Any] | None = None
     created: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -66,6 +71,9 @@ class PendingExport:
     # Update flow: the values the mapping wants and the last exported ones they differ from.
     desired: dict[str, Any] = field(default_factory=dict)
     old: dict[str, Any] = field(default_factory=dict)
+    # The last export of this object failed, so the app may or may not have applied it: compare
+    # with what the app holds, not with the connector data store.
+    verify: bool = False
 
 
 def mapping_for(ctx: CycleContext, object_type: str) -> CompiledObjectMapping | None:
@@ -98,10 +106,18 @@ def enrich(
 
 
 class ObjectProcessor:
-    def __init__(self, ctx: CycleContext, escrowed: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: CycleContext,
+        escrowed: dict[str, dict[str, Any]] | None = None,
+        staged: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.ctx = ctx
         # The objects' pending escrows: a new failure continues their series (attempts, backoff).
         self.escrowed = escrowed or {}
+        # The objects' staged disables and deletes: one approved by ForceDeletes stays approved
+        # when the object is planned again.
+        self.staged = staged or {}
 
     def _log(
         self, object_type: str, source_id: str, display: str | None, cds: dict[str, Any] | None
@@ -183,6 +199,11 @@ class ObjectProcessor:
             return self._left_scope(mapping, object_type, enriched, details, cds, outcome)
         self.ctx.counters.entitled += 1
         pending = PendingExport(mapping, object_type, enriched, cds, outcome)
+        escrow = self.escrowed.get(source_id)
+        if cds is not None and escrow is not None and not escrow["reference"] and mapping.flow_update:
+            pending.verify = True
+            pending.desired = mapping.values(enriched, self.ctx.evaluation, creating=False)
+            return pending
         if cds is not None and self._redundant(pending):
             return outcome
         return pending
@@ -193,6 +214,8 @@ class ObjectProcessor:
         try:
             if pending.cds is None:
                 await self._match_or_create(pending.mapping, pending.object_type, pending.source, outcome)
+            elif pending.verify:
+                await self._verify_and_update(pending)
             else:
                 await self._update(pending)
         except ScimError as exc:
@@ -240,18 +263,19 @@ class ObjectProcessor:
             return self._plan(outcome, "delete") if mapping.flow_delete else outcome
         if cds["state"] == "disabled" or mapping.soft_delete_target is None or not mapping.flow_update:
             outcome.log.step(
-                "EntrySynchronizationSkip", "export", "skipped", "Already disabled in the target"
+                "EntrySynchronizationSkip", "export", "skipped", "Already disabled in the target", REDUNDANT
             )
-            outcome.log.extra = {"SkipReason": "RedundantExport"}  # type: ignore[attr-defined]
             return outcome
         return self._plan(outcome, "disable")
 
     def _plan(self, outcome: Outcome, action: str) -> Outcome:
+        prior = self.staged.get(outcome.source_id)
+        approved = prior is not None and prior["state"] == "approved" and prior["action"] == action
         outcome.staged = {
             "source_id": outcome.source_id,
             "object_type": outcome.object_type,
             "action": action,
-            "state": "planned",
+            "state": "approved" if approved else "planned",
             "staged_date_time": self.ctx.clock.now(),
         }
         outcome.staged_clear = False
@@ -259,10 +283,11 @@ class ObjectProcessor:
         outcome.log.action = action
         outcome.log.status = "skipped"
         outcome.log.step(
-            "EntrySynchronizationPlan",
+            PLANNED_STEPS[action],
             "processing",
             "success",
-            f"Planned: {action}; runs after the deletion guard",
+            f"{outcome.object_type} '{outcome.log.source_display_name}' will be {action}d in the target "
+            "once the deletion guard has counted this cycle's disables and deletes",
         )
         outcome.extra["planned"] = action
         return outcome
@@ -280,7 +305,8 @@ class ObjectProcessor:
             current = shapes.flatten_resource(match, mapping.targets)
             current = {k: v for k, v in current.items() if v is not None}
             await self._patch_to(object_type, match["id"], current, desired, outcome)
-            self._linked(outcome, match["id"], desired, source)
+            references = {"matched": await self._references_in_target(mapping, object_type, match)}
+            self._linked(outcome, match["id"], desired, source, references=references)
             return
         if not mapping.flow_add:
             outcome.log.step(
@@ -288,6 +314,7 @@ class ObjectProcessor:
             )
             return
         self.ctx.counters.exports_expected += 1
+        outcome.log.action = "create"  # kept when the create fails
         body = shapes.user_resource(desired) if object_type == USER else shapes.group_resource(desired)
         created = await self.ctx.client.create(RESOURCE[object_type], body)
         target_id = created.get("id")
@@ -333,6 +360,32 @@ class ObjectProcessor:
         outcome.log.step("EntryMatching", "matching", "success", "No matching object in the target")
         return None
 
+    async def _references_in_target(
+        self, mapping: CompiledObjectMapping, object_type: str, found: dict[str, Any]
+    ) -> dict[str, list[str]]:
+        """The manager or members a matched object already has in the app, as target ids, so
+        the references step corrects what differs instead of adding everything again (a
+        connector data store reset must not leave duplicates or stale members behind).
+        Empty when the mapping has no such reference or the app does not say."""
+        attribute = "manager" if object_type == USER else "members"
+        if attribute not in mapping.references:
+            return {}
+        path = shapes.MANAGER_PATH if object_type == USER else shapes.MEMBERS_PATH
+        resource: dict[str, Any] | None = found
+        if object_type == GROUP:
+            # Groups are matched without their members (excludedAttributes=members).
+            try:
+                resource = await self.ctx.client.get(
+                    RESOURCE[object_type], found["id"], {"attributes": shapes.MEMBERS_PATH}
+                )
+            except ScimError as exc:
+                if exc.job_level:
+                    raise
+                return {}
+        value = shapes.flatten_resource(resource or {}, [path])[path]
+        ids = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        return {attribute: [str(i) for i in ids]}
+
     def _redundant(self, pending: PendingExport) -> bool:
         """Update flow, managed object: whether the target already has what the mapping wants
         (RedundantExport: logged as a skip, nothing written to the connector data store)."""
@@ -344,7 +397,11 @@ class ObjectProcessor:
         old = {k: v for k, v in exported.items() if k not in add_only} if add_only else exported
         if old == desired or not mapping.flow_update:
             outcome.log.step(
-                "EntrySynchronizationSkip", "export", "skipped", "The source and the target already match"
+                "EntrySynchronizationSkip",
+                "export",
+                "skipped",
+                "The source and the target already match",
+                REDUNDANT,
             )
             outcome.log.status = "skipped"
             outcome.extra["redundant"] = True
@@ -381,6 +438,39 @@ class ObjectProcessor:
         kept = {k: v for k, v in exported.items() if k in add_only}
         self._linked(outcome, cds["target_id"], {**kept, **desired}, source, references=cds["references"])
 
+    async def _verify_and_update(self, pending: PendingExport) -> None:
+        """Read the object back from the app and PATCH what differs from what the mapping wants
+        (its last export failed, and may or may not have been applied)."""
+        mapping, outcome, cds = pending.mapping, pending.outcome, pending.cds
+        assert outcome.log is not None and cds is not None
+        found = await self.ctx.client.get(RESOURCE[pending.object_type], cds["target_id"])
+        if found is None:  # 404: deleted behind our back
+            outcome.log.step(
+                "EntryExportUpdate", "export", "warning", "The target object is gone; matching again"
+            )
+            outcome.cds_remove = True
+            await self._match_or_create(mapping, pending.object_type, pending.source, outcome)
+            outcome.cds_remove = outcome.cds is None
+            return
+        add_only = mapping.add_only_targets
+        current = shapes.flatten_resource(found, [t for t in mapping.targets if t not in add_only])
+        current = {k: v for k, v in current.items() if v is not None}
+        outcome.log.step(
+            "EntryMatching",
+            "matching",
+            "success",
+            f"Read back from the target (target id '{cds['target_id']}'): its last export failed",
+        )
+        await self._patch_to(pending.object_type, cds["target_id"], current, pending.desired, outcome)
+        kept = {k: v for k, v in cds["exported"].items() if k in add_only}
+        self._linked(
+            outcome,
+            cds["target_id"],
+            {**kept, **pending.desired},
+            pending.source,
+            references=cds["references"],
+        )
+
     async def _patch_to(
         self, object_type: str, target_id: str, old: dict[str, Any], new: dict[str, Any], outcome: Outcome
     ) -> None:
@@ -389,13 +479,18 @@ class ObjectProcessor:
         if not operations:
             outcome.log.status = "skipped"
             outcome.log.step(
-                "EntrySynchronizationSkip", "export", "skipped", "The source and the target already match"
+                "EntrySynchronizationSkip",
+                "export",
+                "skipped",
+                "The source and the target already match",
+                REDUNDANT,
             )
             return
         self.ctx.counters.exports_expected += 1
+        if outcome.log.action == "other":
+            outcome.log.action = "update"  # kept when the PATCH fails
         await self.ctx.client.patch(RESOURCE[object_type], target_id, shapes.patch_body(operations))
         self.ctx.counters.exported += 1
-        outcome.log.action = "update"
         outcome.log.status = "success"
         outcome.log.modified = modified_properties(old, new)
         outcome.log.step(
@@ -454,17 +549,26 @@ class ObjectProcessor:
                 f"{message} This operation was retried {attempts - 1} times. "
                 f"It will be retried again after {outcome.escrow['next_retry_date_time'].isoformat()}.",
             )
-            outcome.log.step("EntryExport", "export", "failure", message)
+            kind = "referenceResolution" if reference else "export"
+            outcome.log.step("EntryExport", kind, "failure", message)
 
     # Staged disables and deletes, after the guard
 
-    async def run_staged(self, staged: dict[str, Any], cds: dict[str, Any] | None) -> Outcome:
+    async def run_staged(
+        self, staged: dict[str, Any], cds: dict[str, Any] | None, guard: str | None = None
+    ) -> Outcome:
+        """Run a disable or delete the deletion guard let through (`guard` says why, as a step
+        of the object's entry of this cycle). An exported one that was not approved with
+        ForceDeletes counts in the guard's window."""
         object_type = staged["object_type"]
         outcome = Outcome(staged["source_id"], object_type)
         outcome.log = self._log(
             object_type, staged["source_id"], cds.get("display_name") if cds else None, cds
         )
+        outcome.log.continues = "staged"
         outcome.log.action = staged["action"]
+        if guard:
+            outcome.log.step("EntryDeletionGuard", "processing", "success", guard)
         if cds is None:
             outcome.log.status = "skipped"
             outcome.log.step("EntrySynchronizationSkip", "export", "skipped", "No longer managed by this job")
@@ -505,11 +609,29 @@ class ObjectProcessor:
             self.ctx.counters.exported += 1
             outcome.log.status = "success"
             outcome.escrow_clear = True
+            if staged["state"] != "approved":
+                outcome.deletion_export = {
+                    "source_id": staged["source_id"],
+                    "action": staged["action"],
+                    "exported_date_time": self.ctx.clock.now(),
+                }
         except ScimError as exc:
             if exc.job_level:
                 raise
             self._escrow(outcome, exc.code, exc.message)
         return outcome
+
+    def held_log(self, staged: dict[str, Any], cds: dict[str, Any] | None, reason: str) -> LogEntry:
+        """The guard held this planned disable or delete: a StagedDelete step of the object's
+        entry of this cycle."""
+        log = self._log(
+            staged["object_type"], staged["source_id"], cds.get("display_name") if cds else None, cds
+        )
+        log.continues = "staged"
+        log.action = "stageddelete"
+        log.status = "skipped"
+        log.step("EntryExportStagedDelete", "export", "skipped", reason)
+        return log
 
     # References: manager and group members, once the objects they point at exist
 
@@ -522,7 +644,8 @@ class ObjectProcessor:
         provisioned: set[str],
     ) -> list[str] | None:
         """The manager (users) or members (groups) the target should reference, as source ids,
-        when that differs from what it references now; None when nothing is to be done."""
+        when that differs from what it references now, or when what it references was only
+        read from the app at matching and is yet to be recorded; None when nothing is to be done."""
         mapping = mapping_for(self.ctx, object_type)
         attribute = "manager" if object_type == USER else "members"
         if mapping is None or attribute not in mapping.references or cds["state"] != "provisioned":
@@ -530,7 +653,7 @@ class ObjectProcessor:
         current = cds["references"].get(attribute) or []
         # Reference only what is provisioned; a disabled member or manager is kept, not added.
         desired = [s for s in desired_sources if s in target_ids and (s in current or s in provisioned)]
-        if sorted(current) == sorted(desired):
+        if sorted(current) == sorted(desired) and not cds.get("adopted"):
             return None
         return desired
 
@@ -538,11 +661,23 @@ class ObjectProcessor:
         self, object_type: str, cds: dict[str, Any], desired: list[str], target_ids: Mapping[str, str]
     ) -> Outcome:
         """Bring the manager or members in the target to `desired` (from `reference_change`);
-        `cds` is the object's full connector data store row, written back with them."""
+        `cds` is the object's full connector data store row, written back with them. When the
+        app already has them (a matched object), only the connector data store is written."""
         attribute = "manager" if object_type == USER else "members"
         current = list(cds["references"].get(attribute) or [])
         outcome = Outcome(cds["source_id"], object_type, staged_clear=False)
+        references = {k: v for k, v in cds["references"].items() if k != "matched"}
+        outcome.cds = {
+            **{k: v for k, v in cds.items() if k not in ("job_id", "adopted")},
+            "references": {**references, attribute: desired},
+            "updated_date_time": self.ctx.clock.now(),
+        }
+        add = [target_ids[s] for s in desired if s not in current]
+        remove = [target_ids[s] for s in current if s not in desired and s in target_ids]
+        if not add and not remove:
+            return outcome
         outcome.log = self._log(object_type, cds["source_id"], cds.get("display_name"), cds)
+        outcome.log.continues = "reference"
         outcome.log.action = "update"
         self.ctx.counters.imported_reference_deltas += 1
         self.ctx.counters.exports_expected += 1
@@ -552,8 +687,6 @@ class ObjectProcessor:
                 ops = shapes.manager_operations(manager, self.ctx.fmt)
                 await self.ctx.client.patch("Users", cds["target_id"], shapes.patch_body(ops))
             else:
-                add = [target_ids[s] for s in desired if s not in current]
-                remove = [target_ids[s] for s in current if s not in desired and s in target_ids]
                 for batch in shapes.member_operations(
                     add, remove, self.ctx.fmt, batch_size=self.ctx.settings.member_batch_size
                 ):
@@ -563,15 +696,10 @@ class ObjectProcessor:
             outcome.log.modified = [
                 {"displayName": attribute, "oldValue": ";".join(current), "newValue": ";".join(desired)}
             ]
-            outcome.log.step("EntryExportUpdate", "export", "success", f"Updated {attribute}")
-            outcome.cds = {
-                **cds,
-                "references": {**cds["references"], attribute: desired},
-                "updated_date_time": self.ctx.clock.now(),
-            }
-            outcome.cds.pop("job_id", None)
+            outcome.log.step("EntryExportUpdate", "referenceResolution", "success", f"Updated {attribute}")
         except ScimError as exc:
             if exc.job_level:
                 raise
+            outcome.cds = None
             self._escrow(outcome, exc.code, exc.message, reference=True)
         return outcome

@@ -11,9 +11,10 @@ Choices where the reference is silent:
 - Escrow backoff does not apply: the object is tried now ("provision on demand clears the
   backoff and forces an immediate retry"); a success clears the escrow, a failure continues
   its series (attempts, next retry) exactly as in a cycle.
-- A disable or delete that a cycle would only plan runs at once, unless this call's own
-  disables and deletes exceed the job's deletion threshold; then they stay staged for the
-  next cycle's accidental-deletion guard.
+- A disable or delete that a cycle would only plan runs at once, unless it would take the
+  disables and deletes the job exported within its deletion window (this call's included)
+  past the threshold; then it stays staged for the next cycle's accidental-deletion guard.
+  One that runs counts in the window, as a cycle's do.
 - A job-level failure (target unreachable, credentials rejected, no BaseAddress) fails the
   export step of the record. It neither escrows the object nor quarantines the job: on
   demand is how an administrator tests a configuration.
@@ -165,7 +166,7 @@ async def provision_on_demand(
     obj, members = load_subject(db, job["id"], subject)
     began = clock.now()
     job_secrets = JobSecrets(dict(secrets))
-    settings = EngineSettings.from_job(job["settings"], job_secrets.values)
+    settings = EngineSettings.from_job(job["settings"], job_secrets.values, job["schedule_interval"])
     base_address = job_secrets.base_address
     client = scim_client_for(base_address or "", job_secrets, settings)
     ctx = cycle_context(
@@ -202,7 +203,8 @@ async def _one(
             outcome.log = _unprocessed_log(ctx, object_type, source_id, source, managed)
         planned = outcome.staged
         threshold = ctx.settings.delete_threshold
-        if planned is not None and (threshold is None or call.staged_now + 1 <= threshold):
+        recent = _exported_in_window(ctx) if ctx.settings.delete_window else call.staged_now
+        if planned is not None and (threshold is None or recent + 1 <= threshold):
             call.staged_now += 1
             done = await ObjectProcessor(ctx, escrowed).run_staged(planned, managed)
             _merge_staged(outcome, done)
@@ -211,8 +213,9 @@ async def _one(
                 "EntryExportStagedDelete",
                 "export",
                 "skipped",
-                f"The {planned['action']} stays staged: this call's disables and deletes exceed the "
-                f"deletion threshold of {threshold}; the next cycle's guard decides.",
+                f"The {planned['action']} stays staged: with {recent} disables and deletes already "
+                f"exported within the deletion window it would exceed the threshold of {threshold}; "
+                "the next cycle's guard decides.",
             )
     except ScimError as exc:
         if not exc.job_level:
@@ -274,6 +277,12 @@ def _merge_staged(outcome: Outcome, done: Outcome) -> None:
     outcome.staged_clear = True
     outcome.cds, outcome.cds_remove = done.cds, done.cds_remove
     outcome.escrow, outcome.escrow_clear = done.escrow, done.escrow_clear
+    outcome.deletion_export = done.deletion_export
+
+
+def _exported_in_window(ctx: CycleContext) -> int:
+    with ctx.db.read() as conn:
+        return state.deletion_exports_count(conn, ctx.job_id, ctx.clock.now() - ctx.settings.delete_window)
 
 
 def _unprocessed_log(

@@ -26,6 +26,7 @@ from typing import Any
 from provisiond.clock import Clock
 from provisiond.engine.cycle import CycleRunner
 from provisiond.engine.policy import EngineSettings
+from provisiond.engine.status import StatusWriter
 from provisiond.store import changelog, notifications
 from provisiond.store import engine_state as state
 from provisiond.store.db import Database
@@ -59,6 +60,8 @@ class Scheduler:
         self._stopping = threading.Event()
         self._seen_seq = -1
         self._orphans_pruned_at: datetime | None = None
+        self._tick_failures = 0
+        self._tick_logged_at: datetime | None = None
         self._listener = notifications.Listener(db.engine.url, self.notify) if db.is_postgresql else None
         runner.stopping = self._stopping.is_set
 
@@ -99,8 +102,10 @@ class Scheduler:
                     if job is None:
                         break
                     running[job["id"]] = asyncio.create_task(self._run(job))
-            except Exception:  # the database may be briefly unavailable; try again next tick
-                log.exception("scheduler tick failed")
+            except Exception as exc:  # the database may be briefly unavailable; try again next tick
+                self._tick_failed(exc)
+            else:
+                self._tick_failures = 0
             for job_id in [j for j, t in running.items() if t.done()]:
                 running.pop(job_id)
             waiters: list[Any] = [asyncio.create_task(self._wake.wait()), *running.values()]
@@ -108,6 +113,18 @@ class Scheduler:
             waiters[0].cancel()
         if running:
             await asyncio.wait(list(running.values()), timeout=60)
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """One line for the first failed tick and then one a minute, not one per poll."""
+        self._tick_failures += 1
+        now = self.clock.now()
+        if (
+            self._tick_failures == 1
+            or self._tick_logged_at is None
+            or now - self._tick_logged_at >= timedelta(minutes=1)
+        ):
+            log.error("scheduler tick failed (%d in a row): %s", self._tick_failures, _one_line(exc))
+            self._tick_logged_at = now
 
     def _until_next_due(self) -> float:
         """Sleep until the earliest due cycle (a debounced change, a retry), at most one poll."""
@@ -137,19 +154,51 @@ class Scheduler:
 
     async def _run(self, job: dict[str, Any]) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(job["id"]))
+        began = self.clock.now()
         try:
             await self.runner.run(job, self.owner)
-        except Exception:
-            log.exception("cycle of job %s failed", job["id"])
+        except Exception as exc:
+            self._failed(job, began, exc)
         finally:
             heartbeat.cancel()
-            with self.db.transaction() as conn:
-                state.release_lease(conn, job["id"], self.owner, {})
+            try:
+                with self.db.transaction() as conn:
+                    state.release_lease(conn, job["id"], self.owner, {})
+            except Exception as exc:  # the lease expires by itself
+                log.error("could not release the lease of job %s: %s", job["id"], _one_line(exc))
             self._prune_logs(job)
             # Changes that arrived during an initial cycle were seen but not acted on (the job had
             # no watermark yet): compare the change log with the new watermark again.
             self._seen_seq = -1
             self.notify()
+
+    def _failed(self, job: dict[str, Any], began: datetime, exc: Exception) -> None:
+        """A cycle that raised an unexpected error: recorded in the job's status and retried
+        with exponential backoff, with one log line per failure (the traceback at debug
+        level), so a fault of ours never turns into a busy loop or a stream of tracebacks."""
+        where = _innermost_frame(exc)
+        try:
+            writer = StatusWriter(self.db, self.clock, job["id"], job["generation"], self.owner)
+            failures, retry_at = writer.failed_unexpectedly(began, exc)
+        except Exception as status_exc:
+            log.error(
+                "cycle of job %s failed (%s at %s), and recording the failure failed too (%s); "
+                "the job is retried when its lease expires",
+                job["id"],
+                _one_line(exc),
+                where,
+                _one_line(status_exc),
+            )
+            return
+        log.error(
+            "cycle of job %s failed (%d in a row): %s at %s; next attempt at %s",
+            job["id"],
+            failures,
+            _one_line(exc),
+            where,
+            retry_at.isoformat() if retry_at else "the next start",
+        )
+        log.debug("traceback of the failed cycle of job %s", job["id"], exc_info=exc)
 
     def _prune_logs(self, job: dict[str, Any]) -> None:
         """Provisioning-log retention: the job's own setting after each of its cycles, and the
@@ -172,3 +221,18 @@ class Scheduler:
                 if not state.renew_lease(conn, job_id, self.owner, self.clock.now() + self.lease):
                     log.warning("lost the lease of job %s", job_id)
                     return
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _innermost_frame(exc: BaseException) -> str:
+    """file:line of the frame that raised, for a log line that points at the fault."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "?"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"

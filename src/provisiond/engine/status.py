@@ -8,13 +8,18 @@ fields, so a pause or restart the API commits meanwhile is never overwritten.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from provisiond.clock import Clock
 from provisiond.connectors.scim_client import ScimError
 from provisiond.engine.context import Counters, CycleContext
-from provisiond.engine.policy import EngineSettings, escrow_quarantine, quarantine_next_attempt
+from provisiond.engine.policy import (
+    EngineSettings,
+    escrow_quarantine,
+    failed_cycle_retry_at,
+    quarantine_next_attempt,
+)
 from provisiond.graph.base import format_datetime, parse_duration
 from provisiond.store import engine_state as state
 from provisiond.store.db import Database
@@ -72,12 +77,24 @@ class StatusWriter:
 
         self._update(change)
 
-    def finish(self, ctx: CycleFacts, held: int, *, held_what: str = "disables and deletes") -> bool:
+    def finish(
+        self,
+        ctx: CycleFacts,
+        held: int,
+        *,
+        held_what: str = "disables and deletes",
+        reason: str | None = None,
+    ) -> bool:
         """End a completed cycle: quarantined for TooManyDeletes when it held `held` staged
-        deletes, for escrows when failures cross the thresholds (reference §3), else succeeded.
-        True when the cycle succeeded."""
+        deletes (`reason` says why), for escrows when failures cross the thresholds (reference
+        §3), else succeeded. True when the cycle succeeded.
+
+        countEscrowed is the escrows pending once the cycle is over (new failures and earlier
+        ones still waiting for their retry), not only this cycle's new failures."""
         with self.db.read() as conn:
             object_failures, reference_failures = state.escrow_counts(conn, self.job_id)
+        ctx.counters.escrowed = object_failures
+        ctx.counters.reference_failures = reference_failures
         verdict = escrow_quarantine(
             ctx.settings, object_failures, reference_failures, max(ctx.counters.imported, 1)
         )
@@ -85,7 +102,8 @@ class StatusWriter:
             self.finish_quarantined(
                 ctx,
                 "TooManyDeletes",
-                f"{held} {held_what} in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
+                reason
+                or f"{held} {held_what} in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
                 "they are staged. Restart with resetScope ForceDeletes to let them run.",
             )
             return False
@@ -206,6 +224,40 @@ class StatusWriter:
 
         self._update(change)
 
+    def failed_unexpectedly(self, began: datetime, exc: BaseException) -> tuple[int, datetime | None]:
+        """A cycle ended by an error the engine does not expect (a fault of ours, not of the
+        target): Failed with the error, one more successive complete failure, and the next
+        attempt backed off exponentially instead of at once. Returns (successive failures,
+        next attempt)."""
+        now = self.clock.now()
+        message = f"{type(exc).__name__}: {exc}"[:1000]
+        error = {
+            "code": "InternalError",
+            "message": f"The cycle failed with an unexpected error ({message}); it is retried with backoff.",
+            "tenantActionable": False,
+        }
+        result: list[Any] = [0, None]
+
+        def change(status: dict[str, Any], job: dict[str, Any], values: dict[str, Any]) -> None:
+            failures = int(status.get("countSuccessiveCompleteFailures") or 0) + 1
+            status["countSuccessiveCompleteFailures"] = failures
+            status["lastExecution"] = {
+                **_empty_execution(),
+                "error": error,
+                "state": "Failed",
+                "timeBegan": format_datetime(began),
+                "timeEnded": format_datetime(now),
+            }
+            status["progress"] = []
+            due = None
+            if job["schedule_state"] == "Active":
+                due = failed_cycle_retry_at(failures, _interval(job), now)
+            values["cycle_due_at"] = due
+            result[:] = [failures, due]
+
+        self._update(change)
+        return int(result[0]), result[1]
+
     def stopped(self, ctx: CycleFacts) -> None:
         """Paused or shutting down: keep the progress, schedule nothing (start resumes)."""
         self.progress(ctx)
@@ -235,7 +287,13 @@ def _next_cycle(job: dict[str, Any], now: datetime) -> datetime | None:
     if job["schedule_state"] != "Active":
         return None
     try:
-        interval = parse_duration(job["schedule_interval"])
+        return now + _interval(job)
+    except OverflowError:  # an interval of TimeSpan.MaxValue: no next cycle in this calendar
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _interval(job: dict[str, Any]) -> timedelta:
+    try:
+        return parse_duration(job["schedule_interval"])
     except ValueError:
-        interval = timedelta(minutes=40)
-    return now + interval
+        return timedelta(minutes=40)

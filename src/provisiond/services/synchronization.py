@@ -6,10 +6,14 @@ state change before returning and are idempotent, since the Graph SDK retries PO
 - start: schedule Active, a cycle due now, a quarantine cleared; status NotRun until the first
   cycle completes, Active after.
 - pause: schedule and status Paused; the watermark and all progress are kept.
-- restart: the reset scopes are recorded durably (scopes, time, caller) for the engine to act
-  on; what the API can already change shows at once — the quarantine is lifted for
-  QuarantineState (and a TooManyDeletes one for ForceDeletes), the watermark is cleared for Watermark — and the job
-  becomes Active with a cycle due now.
+- restart: "forcing it to reprocess all the objects in the directory" (the seed). Whatever the
+  resetScope, the next cycle is a full pass, as an initial cycle is: it imports and decides
+  every object in scope and every object the connector data store knows (DESIGN invariant 7).
+  The flags say only what is cleared first, in the same transaction: Watermark the watermark,
+  Escrows the escrows, QuarantineState the quarantine, ConnectorDataStore what the engine
+  knows of the target (so every object is matched again against the app), ForceDeletes
+  releases the held disables and deletes (and starts the deletion guard's window again). The
+  restart is recorded (scopes, time, caller) and the job becomes Active with a cycle due now.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy import Connection
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
+from provisiond.engine.policy import InvalidSetting, check_setting
 from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
 from provisiond.graph.synchronization import (
     CreateJobRequest,
@@ -230,6 +235,7 @@ class SynchronizationService:
                         raise BadRequest("schedule.state cannot be null.", code="RequestParameterInvalid")
                     values.update(self._state_values(job, state.value))
             if body.synchronization_job_settings is not None:
+                _check_settings(body.synchronization_job_settings)
                 values["settings"] = _merged_settings(job["settings"], body.synchronization_job_settings)
             if values:
                 repo.update_job(conn, job["id"], values)
@@ -271,7 +277,8 @@ class SynchronizationService:
                 "schedule_state": "Active",
                 "cycle_due_at": now,
                 "generation": job["generation"] + 1,
-                "initial_cursor": None,
+                # A full pass from the first object, whatever the flags (see the module doc).
+                "initial_cursor": None if inbound.is_inbound(job["template_id"]) else {"phase": "users"},
                 "initial_seq": None,
             }
             if scope & Scope.ConnectorDataStore:
@@ -284,6 +291,8 @@ class SynchronizationService:
             # Held deletes run on ForceDeletes; otherwise they are planned again and re-counted.
             target_state = "approved" if scope & Scope.ForceDeletes else "planned"
             engine_state.staged_set_state(conn, job["id"], ("held", "planned"), target_state)
+            if scope & Scope.ForceDeletes:
+                engine_state.deletion_exports_clear(conn, job["id"])
             if scope & Scope.QuarantineState or (
                 scope & Scope.ForceDeletes
                 and (status.get("quarantine") or {}).get("reason") == "TooManyDeletes"
@@ -436,6 +445,18 @@ def restart_scope(body: RestartRequest | None) -> Scope:
     if body is None or body.criteria is None or body.criteria.reset_scope is None:
         return DEFAULT_RESTART_SCOPE
     return Scope(int(body.criteria.reset_scope))
+
+
+def _check_settings(changes: list[Any]) -> None:
+    """Every setting the engine reads must hold a value it can run with (type, range, finite);
+    400 naming the setting and its allowed range otherwise, before anything changes."""
+    for change in changes:
+        if change.value is None:
+            continue
+        try:
+            check_setting(change.name, change.value)
+        except InvalidSetting as exc:
+            raise BadRequest(str(exc), code="RequestParameterInvalid") from None
 
 
 def _merged_settings(current: list[Record], changes: list[Any]) -> list[Record]:

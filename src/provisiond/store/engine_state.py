@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
 
 from provisiond.store.db import Database
 from provisiond.store.tables import (
     connector_data_store,
+    deletion_exports,
     escrows,
     provisioning_logs,
     staged_deletes,
@@ -226,6 +227,24 @@ def cds_links(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[
     return {r.source_id: (r.target_id, r.state) for r in conn.execute(query)}
 
 
+def cds_sources_of_targets(
+    conn: Connection, job_id: str, object_type: str, target_ids: Sequence[str]
+) -> dict[str, str]:
+    """target id -> source id of the managed objects of this type among these target ids (an
+    app may number users and groups apart, so the same id can name one of each)."""
+    if not target_ids:
+        return {}
+    table = connector_data_store
+    query = select(table.c.target_id, table.c.source_id).where(
+        and_(
+            table.c.job_id == job_id,
+            table.c.object_type == object_type,
+            table.c.target_id.in_(target_ids),
+        )
+    )
+    return {r.target_id: r.source_id for r in conn.execute(query)}
+
+
 def cds_counts(conn: Connection, job_id: str) -> dict[str, int]:
     query = (
         select(connector_data_store.c.object_type, func.count())
@@ -285,6 +304,15 @@ def staged_remove(conn: Connection, job_id: str, source_id: str) -> None:
     )
 
 
+def staged_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    if not source_ids:
+        return {}
+    query = select(staged_deletes).where(
+        and_(staged_deletes.c.job_id == job_id, staged_deletes.c.source_id.in_(source_ids))
+    )
+    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
 def staged_in_states(conn: Connection, job_id: str, states: Iterable[str]) -> list[Record]:
     query = (
         select(staged_deletes)
@@ -303,12 +331,68 @@ def staged_set_state(conn: Connection, job_id: str, from_states: Iterable[str], 
     return int(result.rowcount or 0)
 
 
+# The deletion window
+
+
+def deletion_exports_record(conn: Connection, job_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Remember exported disables and deletes ({source_id, action, exported_date_time})."""
+    if rows:
+        conn.execute(deletion_exports.insert(), [{"job_id": job_id, **row} for row in rows])
+
+
+def deletion_exports_count(conn: Connection, job_id: str, since: datetime) -> int:
+    """Disables and deletes the job exported after `since` (the start of its window)."""
+    query = select(func.count()).where(
+        and_(deletion_exports.c.job_id == job_id, deletion_exports.c.exported_date_time > since)
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def deletion_exports_prune(conn: Connection, job_id: str, before: datetime) -> None:
+    conn.execute(
+        delete(deletion_exports).where(
+            and_(deletion_exports.c.job_id == job_id, deletion_exports.c.exported_date_time <= before)
+        )
+    )
+
+
+def deletion_exports_clear(conn: Connection, job_id: str) -> None:
+    """ForceDeletes: the administrator approved what was held, so the window starts again."""
+    conn.execute(delete(deletion_exports).where(deletion_exports.c.job_id == job_id))
+
+
 # Provisioning logs
 
 
 def logs_insert(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
     if records:
         conn.execute(provisioning_logs.insert(), list(records))
+
+
+def logs_of_cycle(conn: Connection, cycle_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    """The entries a cycle already wrote for these objects, by source id."""
+    if not source_ids:
+        return {}
+    query = select(provisioning_logs).where(
+        and_(provisioning_logs.c.cycle_id == cycle_id, provisioning_logs.c.source_id.in_(source_ids))
+    )
+    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def logs_replace(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+    """Rewrite existing entries (by id) with the values they now have, in one statement."""
+    if not records:
+        return
+    columns = [c.name for c in provisioning_logs.columns if c.name != "id"]
+    statement = (
+        update(provisioning_logs)
+        .where(provisioning_logs.c.id == bindparam("entry_id"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+    conn.execute(
+        statement,
+        [{"entry_id": r["id"], **{f"new_{name}": r[name] for name in columns}} for r in records],
+    )
 
 
 def logs_prune(conn: Connection, job_id: str, older_than: datetime) -> int:
@@ -336,5 +420,5 @@ def logs_prune_orphans(conn: Connection, older_than: datetime) -> int:
 
 def delete_job_state(conn: Connection, job_id: str) -> None:
     """Everything the engine keeps for a job (its provisioning logs stay, as audit history)."""
-    for table in (connector_data_store, escrows, staged_deletes):
+    for table in (connector_data_store, escrows, staged_deletes, deletion_exports):
         conn.execute(delete(table).where(table.c.job_id == job_id))

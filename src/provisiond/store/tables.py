@@ -272,6 +272,8 @@ connector_data_store = Table(
     Column("display_name", String(256)),
     Column("created_date_time", TS, nullable=False),
     Column("updated_date_time", TS, nullable=False),
+    # What a matched object's manager or members are in the app are target ids.
+    Index("ix_connector_data_store_job_target", "job_id", "target_id"),
 )
 
 # Objects whose export failed, retried with backoff in later cycles.
@@ -301,6 +303,20 @@ staged_deletes = Table(
     # ForceDeletes; approved: ForceDeletes given, runs in the next cycle whatever the count.
     Column("state", String(16), nullable=False),
     Column("staged_date_time", TS, nullable=False),
+)
+
+# The disables and deletes each job exported, newest last: the accidental-deletion guard counts
+# them over a rolling window, so deletes spread over many fast cycles add up as they would
+# within one of Entra's 40-minute cycles. Rows older than any window are pruned.
+deletion_exports = Table(
+    "deletion_exports",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("job_id", String(256), nullable=False),
+    Column("source_id", ID, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("exported_date_time", TS, nullable=False),
+    Index("ix_deletion_exports_job_time", "job_id", "exported_date_time"),
 )
 
 provisioning_logs = Table(
