@@ -3,6 +3,8 @@ scripted server that misbehaves, for jobs, service-principal templates and appli
 
 from __future__ import annotations
 
+import socket
+import threading
 from typing import Any
 
 import httpx
@@ -227,17 +229,49 @@ def test_a_wrong_secret_token_is_invalid_credentials(
     assert "401" in message and "SecretToken" in message
 
 
-def test_an_unreachable_app_is_credential_validation_unavailable(sqlite_server: LiveServer) -> None:
-    app = _app(sqlite_server, f"http://127.0.0.1:{free_port()}/scim", "token")
-    message = _refused_and_unchanged(
-        sqlite_server,
-        app,
-        app.sp_template,
-        SCIM_DIRECTORY_ID,
-        400,
-        "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable",
-    )
-    assert "could not be reached" in message
+def test_an_address_that_is_not_a_scim_service_gets_one_answer_whatever_it_speaks(
+    sqlite_server: LiveServer,
+) -> None:
+    # Nothing listening, a port that does not speak HTTP, an HTTP server that is not SCIM: the
+    # same code and message, so discover cannot be used to map the network.
+    closed = f"http://127.0.0.1:{free_port()}/scim"
+    with socket.create_server(("127.0.0.1", 0)) as not_http:
+        stop = threading.Event()
+
+        def babble() -> None:
+            not_http.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = not_http.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+        thread = threading.Thread(target=babble, daemon=True)
+        thread.start()
+        try:
+            with scripted_server(
+                {"/scim/ResourceTypes": Answer(404, b"<html>Not Found</html>", "text/html")}
+            ) as web:
+                messages = set()
+                for base in (closed, f"http://127.0.0.1:{not_http.getsockname()[1]}/scim", web.url):
+                    app = _app(sqlite_server, base, "token")
+                    messages.add(
+                        _refused_and_unchanged(
+                            sqlite_server,
+                            app,
+                            app.sp_template,
+                            SCIM_DIRECTORY_ID,
+                            400,
+                            "SystemForCrossDomainIdentityManagementServiceIncompatible",
+                        ).replace(base, "<base>")
+                    )
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    [message] = messages
+    assert "does not answer as a SCIM 2.0 service" in message
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,26 @@ async def test_a_missing_resource_reads_as_none(server: Server) -> None:
         await scim.close()
 
 
+async def test_nul_and_lone_surrogates_an_app_sends_become_replacement_characters(server: Server) -> None:
+    # They would be compared, logged and stored, and PostgreSQL text cannot hold a NUL.
+    def handle(handler: BaseHTTPRequestHandler, seen: Seen) -> None:
+        if seen.method == "GET":
+            answer(handler, 200, raw=b'{"id":"1","displayName":"a\\u0000b","x\\ud800":["\\udfff"]}')
+        else:
+            answer(handler, 409, raw=b'{"detail":"taken\\u0000 by \\ud83d"}')
+
+    server.handle = handle
+    scim = client(server.url)
+    try:
+        found = await scim.get("Users", "1")
+        error = await failure(scim.create("Users", {"userName": "a"}))
+    finally:
+        await scim.close()
+    assert found == {"id": "1", "displayName": "a\ufffdb", "x\ufffd": ["\ufffd"]}
+    assert error.code == "EntryConflict"
+    assert "taken\ufffd by \ufffd" in error.message
+
+
 async def test_rejected_credentials_fail_the_job_at_once(server: Server) -> None:
     server.handle = lambda handler, seen: answer(handler, 401, {"detail": "bad token"})
     scim = client(server.url)

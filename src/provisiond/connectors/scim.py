@@ -32,6 +32,9 @@ class ConnectionProblem(Enum):
 class ScimConnectionError(Exception):
     problem: ConnectionProblem
     detail: str
+    # The endpoint answered with a SCIM ListResponse, so the detail is about the SCIM service
+    # and says nothing a network scan could use; otherwise callers show one message only.
+    answered_as_scim: bool = False
 
     def __str__(self) -> str:
         return self.detail

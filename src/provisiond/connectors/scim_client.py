@@ -36,6 +36,7 @@ from provisiond.connectors.outbound import (
     OutboundRefused,
     guarded_resolver,
 )
+from provisiond.graph.text import storable
 
 SCIM_JSON = "application/scim+json"
 
@@ -238,14 +239,17 @@ class _Response:
     charset: str | None
 
     def json(self) -> Any:
-        return json.loads(self.content)  # ValueError when not JSON (UnicodeDecodeError included)
+        # ValueError when not JSON (UnicodeDecodeError included). What the app sends is kept,
+        # compared and logged: a NUL or lone surrogate in it would fail to store.
+        return storable(json.loads(self.content))
 
     @property
     def text(self) -> str:
         try:
-            return self.content.decode(self.charset or "utf-8", errors="replace")
+            text = self.content.decode(self.charset or "utf-8", errors="replace")
         except LookupError:  # an unknown charset
-            return self.content.decode("utf-8", errors="replace")
+            text = self.content.decode("utf-8", errors="replace")
+        return str(storable(text))
 
 
 def _json_bytes(body: Mapping[str, Any]) -> bytes:

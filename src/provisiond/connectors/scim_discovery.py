@@ -64,8 +64,10 @@ from scim2_models import Context, ListResponse, ResourceType, Schema, ScimPolicy
 from scim2_models.annotations import Mutability as ScimMutability
 from scim2_models.resources.schema import Attribute
 
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, guarded_transport
 from provisiond.connectors.scim import (
     DEFAULT_TIMEOUT_SECONDS,
+    LIST_RESPONSE,
     ConnectionProblem,
     ScimConnectionError,
     probe_get,
@@ -144,17 +146,29 @@ def endpoint_url(base_address: str, endpoint: str) -> str:
 
 
 def fetch_service_description(
-    base_address: str, secret_token: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    base_address: str,
+    secret_token: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    outbound: OutboundPolicy = ALLOW_EVERYTHING,
 ) -> ServiceDescription:
-    """GET /ResourceTypes and /Schemas (every page); ScimConnectionError says what went wrong."""
+    """GET /ResourceTypes and /Schemas (every page), every connection held to the outbound
+    policy; ScimConnectionError says what went wrong."""
     headers = {"Accept": "application/scim+json, application/json"}
     if secret_token:
         headers["Authorization"] = f"Bearer {secret_token}"
-    with httpx2.Client(timeout=timeout, follow_redirects=False, headers=headers) as client:
+    transport = guarded_transport(outbound)
+    with httpx2.Client(
+        timeout=timeout, follow_redirects=False, headers=headers, transport=transport
+    ) as client:
         resource_types = list(
             _list(client, endpoint_url(base_address, "ResourceTypes"), ResourceType, timeout)
         )
-        schemas = list(_list(client, endpoint_url(base_address, "Schemas"), Schema, timeout))
+        try:
+            schemas = list(_list(client, endpoint_url(base_address, "Schemas"), Schema, timeout))
+        except ScimConnectionError as exc:
+            exc.answered_as_scim = True  # /ResourceTypes did, so this is a SCIM service's fault
+            raise
     return describe(resource_types, schemas)
 
 
@@ -205,6 +219,7 @@ def _page(
         body = response.json()
     except ValueError:
         raise _not_scim(f"GET {url} did not answer with JSON.") from None
+    answered_as_scim = isinstance(body, dict) and LIST_RESPONSE in (body.get("schemas") or [])
     try:
         return ListResponse[model].model_validate(  # type: ignore[valid-type, no-any-return]
             _one_page_when_untold(body), scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=_IGNORE_UNKNOWN
@@ -212,9 +227,11 @@ def _page(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the body"
-        raise _not_scim(
+        error = _not_scim(
             f"GET {url} did not answer with a valid SCIM ListResponse: {where}: {first['msg']}."
-        ) from None
+        )
+        error.answered_as_scim = answered_as_scim
+        raise error from None
 
 
 def _one_page_when_untold(body: object) -> object:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from pydantic import ValidationError
 from sqlalchemy import Boolean, Connection, String
 
 from provisiond.clock import Clock
@@ -47,6 +48,8 @@ from provisiond.engine.context import Counters, CycleStopped, ensure_still_runni
 from provisiond.engine.logs import LogEntry, modified_properties
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
+from provisiond.graph.directory import UserUpdate
+from provisiond.graph.text import forbidden_character
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import CompiledObjectMapping, MappingError, compile_object_mapping
 from provisiond.store import directory as directory_repo
@@ -204,6 +207,29 @@ def _check_upn(upn: str) -> None:
     local, at, domain = upn.partition("@")
     if not at or not local or not domain or " " in upn:
         raise RecordError("InvalidValue", f"'{upn}' is not a valid userPrincipalName.")
+
+
+_USER_PROPERTIES = {field.alias or name for name, field in UserUpdate.model_fields.items()}
+
+
+def _check_values(values: Mapping[str, Any]) -> None:
+    """What a record would write must be what the API would accept for a user (the same types,
+    lengths and counts, and no NUL or lone surrogate): else the record fails alone, as an
+    escrow, instead of the database refusing the page (PostgreSQL) or storing it (SQLite)."""
+    wire = {k: v for k, v in _wire(values).items() if k in _USER_PROPERTIES}
+    for name, value in wire.items():
+        for text in value if isinstance(value, list) else [value]:
+            problem = forbidden_character(text) if isinstance(text, str) else None
+            if problem is not None:
+                raise RecordError("InvalidValue", f"The value mapped to '{name}' contains {problem}.")
+    try:
+        UserUpdate.model_validate(wire)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RecordError(
+            "InvalidValue", f"The value mapped to '{where}' is not accepted: {first['msg']}."
+        ) from None
 
 
 class InboundCycle:
@@ -482,6 +508,7 @@ class InboundCycle:
         page: PageWrites,
     ) -> None:
         values = dict(plan.values)
+        _check_values(values)
         upn = values.get("user_principal_name")
         if upn is not None:
             _check_upn(upn)

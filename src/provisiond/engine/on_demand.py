@@ -35,6 +35,7 @@ from typing import Any
 
 from provisiond.clock import Clock
 from provisiond.connectors.directory import DirectorySource
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ScimError
 from provisiond.engine.context import CycleContext
 from provisiond.engine.cycle import (
@@ -160,6 +161,7 @@ async def provision_on_demand(
     initiator: Initiator,
     *,
     owner: str,
+    outbound: OutboundPolicy = ALLOW_EVERYTHING,
 ) -> OnDemandResult:
     """Run the subject (and its listed members) through the pipeline now and record it."""
     schema = compile_rule(rule, subject)
@@ -168,7 +170,7 @@ async def provision_on_demand(
     job_secrets = JobSecrets(dict(secrets))
     settings = EngineSettings.from_job(job["settings"], job_secrets.values, job["schedule_interval"])
     base_address = job_secrets.base_address
-    client = scim_client_for(base_address or "", job_secrets, settings)
+    client = scim_client_for(base_address or "", job_secrets, settings, outbound)
     ctx = cycle_context(
         db, clock, DirectorySource(db), job, job_secrets, schema, settings, client, owner=owner, began=began
     )

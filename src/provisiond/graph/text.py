@@ -101,3 +101,16 @@ def check_json_text(value: Any) -> None:
         elif isinstance(item, list):
             children = [(f"{path}.{i}" if path else str(i), child) for i, child in enumerate(item)]
             stack.extend(reversed(children))
+
+
+def storable(value: Any) -> Any:
+    """`value` (parsed JSON) with every NUL and lone surrogate in its strings and keys replaced
+    by U+FFFD. For text another system sent us (a SCIM app's resources and error details): it is
+    compared, logged and stored, so it must fit every backend, and refusing it is not ours to do."""
+    if isinstance(value, str):
+        return _FORBIDDEN.sub("\ufffd", value) if _FORBIDDEN.search(value) else value
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value

@@ -22,16 +22,19 @@ Choices where the reference is silent:
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from provisiond.connectors import scim, scim_discovery
-from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, OutboundRefused
 from provisiond.services import templates
 from provisiond.services.errors import BadRequest, NotFound
-from provisiond.services.outbound import check_base_address
+from provisiond.services.outbound import check_base_address, refused
 from provisiond.services.synchronization import _CREDENTIAL_CODES, SynchronizationService, _job, _next_version
 from provisiond.store import synchronization as repo
+
+log = logging.getLogger("provisiond.services")
 
 Record = dict[str, Any]
 
@@ -92,10 +95,22 @@ class DiscoveryService:
         check_base_address(self.outbound, base)
         try:
             return scim_discovery.fetch_service_description(
-                base, secrets.get("SecretToken"), timeout=self.timeout
+                base, secrets.get("SecretToken"), timeout=self.timeout, outbound=self.outbound
             )
+        except OutboundRefused as exc:  # the name's DNS answer changed since the check above
+            raise refused(base, exc) from None
         except scim.ScimConnectionError as exc:
-            raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
+            if exc.problem is scim.ConnectionProblem.UNAUTHORIZED or exc.answered_as_scim:
+                raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
+            # As validateCredentials: one answer whatever the address speaks (nothing, not HTTP,
+            # HTTP but not SCIM), so discover cannot map the network; the log says what it did.
+            log.info("discover for service principal %s: %s", sp.get("id"), exc.detail)
+            raise BadRequest(
+                f"BaseAddress {base} does not answer as a SCIM 2.0 service: discovery reads its "
+                "/ResourceTypes and /Schemas ListResponses (RFC 7644 §4). Check the tenant URL; the "
+                "service's log says what the endpoint did.",
+                code=_CREDENTIAL_CODES[scim.ConnectionProblem.NOT_SCIM],
+            ) from None
 
     def _refreshed(
         self, schema: Record, directory_name: str, description: scim_discovery.ServiceDescription

@@ -107,7 +107,7 @@ class OnDemandService:
                 f"{int(self.limiter.window.total_seconds())} seconds per job.",
                 retry_after_seconds=max(1, math.ceil(wait)),
             )
-        # The engine's client here is not given the policy; the address is checked once, now.
+        # A refused address is a 400 here; the engine's client checks every connection too.
         check_base_address(self.outbound, self.sync.secrets(sp).get("BaseAddress") or "")
         owner = f"provisionOnDemand:{uuid.uuid4().hex[:12]}"
         leased = self._take_lease(job["id"], owner)
@@ -118,7 +118,15 @@ class OnDemandService:
                 raise NotFound(f"The synchronization job '{job_id}' was deleted.")
             return asyncio.run(
                 engine.provision_on_demand(
-                    self.db, self.clock, row, rule, self.sync.secrets(sp), subject, initiator, owner=owner
+                    self.db,
+                    self.clock,
+                    row,
+                    rule,
+                    self.sync.secrets(sp),
+                    subject,
+                    initiator,
+                    owner=owner,
+                    outbound=self.outbound,
                 )
             )
         except GenerationChanged:
