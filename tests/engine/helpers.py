@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Table
 from tests.api.helpers import make_app, make_job, make_user
 from tests.conftest import LiveServer, ScimTarget, run_server
 
@@ -93,6 +94,13 @@ class Provisioned:
     @property
     def job_url(self) -> str:
         return f"{self.sync}/jobs/{self.job_id}"
+
+    def rows(self, table: Table) -> list[dict[str, Any]]:
+        """The job's rows of an engine-state table (escrows, provisioning_logs, ...)."""
+        with self.server.db.read() as conn:
+            return [
+                dict(r) for r in conn.execute(table.select().where(table.c.job_id == self.job_id)).mappings()
+            ]
 
     def job_row(self) -> dict[str, Any]:
         with self.server.db.read() as conn:

@@ -34,18 +34,6 @@ def active_in_app(setup: Provisioned) -> dict[str, bool]:
     return {name: bool(user.get("active")) for name, user in setup.target_users().items()}
 
 
-def staged_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = staged_deletes.select().where(staged_deletes.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def window_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = deletion_exports.select().where(deletion_exports.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
 def entries_of(setup: Provisioned, source_id: str) -> list[dict[str, Any]]:
     with setup.server.db.read() as conn:
         query = provisioning_logs.select().where(
@@ -82,7 +70,7 @@ def test_deletes_spread_over_cycles_are_held_once_the_window_count_passes_the_th
         row = delete_and_wait(manual_engine, setup, upn)
         assert row["status"]["code"] == "Active"
         assert active_in_app(setup)[upn] is False
-    assert len(window_rows(setup)) == 3
+    assert len(setup.rows(deletion_exports)) == 3
 
     # The fourth, minutes later in its own cycle, would make 4 within the 40-minute window.
     row = delete_and_wait(manual_engine, setup, names[3])
@@ -91,7 +79,7 @@ def test_deletes_spread_over_cycles_are_held_once_the_window_count_passes_the_th
     assert status["quarantine"]["reason"] == "TooManyDeletes"
     assert "3 already exported within the last PT40M" in status["quarantine"]["error"]["message"]
     assert active_in_app(setup)[names[3]] is True  # held, not sent
-    [held] = staged_rows(setup)
+    [held] = setup.rows(staged_deletes)
     assert (held["source_id"], held["state"], held["action"]) == (
         setup.users[names[3]]["id"],
         "held",
@@ -129,9 +117,9 @@ def test_deletes_older_than_the_window_do_not_count(
         row = delete_and_wait(manual_engine, setup, upn)
         assert row["status"]["code"] == "Active", row["status"]
     assert active_in_app(setup) == dict.fromkeys(names, False)
-    assert staged_rows(setup) == []
+    assert setup.rows(staged_deletes) == []
     # Once a cycle's guard has run, rows older than any window are pruned; these are recent.
-    assert len(window_rows(setup)) == 6
+    assert len(setup.rows(deletion_exports)) == 6
 
 
 def test_a_burst_in_one_change_is_held_and_force_deletes_releases_it_and_restarts_the_window(
@@ -149,7 +137,7 @@ def test_a_burst_in_one_change_is_held_and_force_deletes_releases_it_and_restart
     assert "7 planned disables and deletes" in row["status"]["quarantine"]["error"]["message"]
     assert all(active_in_app(setup).values())
     assert "Engineering" in setup.target_groups()
-    assert sorted(r["state"] for r in staged_rows(setup)) == ["held"] * 7
+    assert sorted(r["state"] for r in setup.rows(staged_deletes)) == ["held"] * 7
 
     manual_engine.clock.advance(MINUTE)
     before = setup.ended()
@@ -163,8 +151,8 @@ def test_a_burst_in_one_change_is_held_and_force_deletes_releases_it_and_restart
     assert row["status"]["quarantine"] is None
     assert active_in_app(setup) == dict.fromkeys(upns(setup), False)
     assert "Engineering" not in setup.target_groups()
-    assert staged_rows(setup) == []
-    assert window_rows(setup) == []  # approved deletes do not count: the window starts again
+    assert setup.rows(staged_deletes) == []
+    assert setup.rows(deletion_exports) == []  # approved deletes do not count: the window starts again
 
     # The window starts again: three new deletes pass.
     fresh = [
@@ -187,7 +175,7 @@ def test_a_burst_in_one_change_is_held_and_force_deletes_releases_it_and_restart
     manual_engine.clock.advance(MINUTE)
     for user in fresh:
         assert delete_and_wait(manual_engine, setup, user["userPrincipalName"])["status"]["code"] == "Active"
-    assert len(window_rows(setup)) == 3
+    assert len(setup.rows(deletion_exports)) == 3
 
 
 def test_provision_on_demand_disables_count_in_the_window(
@@ -209,8 +197,8 @@ def test_provision_on_demand_disables_count_in_the_window(
         results.append(response.json())
         manual_engine.clock.advance(timedelta(seconds=11))  # past the 5-per-10-seconds limit
     assert [active_in_app(setup)[upn] for upn in names[:4]] == [False, False, False, True]
-    assert len(window_rows(setup)) == 3
-    [staged] = staged_rows(setup)
+    assert len(setup.rows(deletion_exports)) == 3
+    [staged] = setup.rows(staged_deletes)
     assert staged["source_id"] == setup.users[names[3]]["id"]
 
     # The cycle that follows counts them: the fourth disable is held.
@@ -219,6 +207,6 @@ def test_provision_on_demand_disables_count_in_the_window(
     row = setup.wait_cycle(before)
     assert row["status"]["quarantine"]["reason"] == "TooManyDeletes"
     assert active_in_app(setup)[names[3]] is True
-    wait_for(lambda: [r["state"] for r in staged_rows(setup)] == ["held"], 10, "the held disable")
+    wait_for(lambda: [r["state"] for r in setup.rows(staged_deletes)] == ["held"], 10, "the held disable")
     with setup.server.db.read() as conn:
         assert engine_state.get_job(conn, setup.job_id) is not None

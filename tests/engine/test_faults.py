@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from tests.conftest import LiveServer, ScimTarget
-from tests.engine.helpers import Provisioned, provision, wait_for
+from tests.engine.helpers import provision, wait_for
 from tests.scim_target import Fault, Traffic, start_scim_server
 
 from provisiond.store import engine_state
@@ -18,18 +17,6 @@ from provisiond.store.tables import escrows, provisioning_logs
 
 USER0 = "user0@contoso.example"
 USER1 = "user1@contoso.example"
-
-
-def escrow_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = escrows.select().where(escrows.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def log_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = provisioning_logs.select().where(provisioning_logs.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def remove_faults(target: ScimTarget) -> None:
@@ -60,7 +47,7 @@ def test_a_429_with_retry_after_is_honoured_and_the_user_arrives_in_the_same_cyc
     assert posts[1].at - posts[0].at >= 0.95  # Retry-After: 1 was honoured
     for other in ("user0@contoso.example", "user2@contoso.example"):
         assert len(scim_target.traffic.matching("POST", "/Users", other)) == 1
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
 
 
 def test_500s_escrow_the_user_and_the_escrow_is_retried_after_its_backoff_until_the_target_recovers(
@@ -76,7 +63,7 @@ def test_500s_escrow_the_user_and_the_escrow_is_retried_after_its_backoff_until_
     assert last["state"] == "EntryLevelErrors"
     assert last["countEscrowed"] == 1
     assert sorted(setup.target_users()) == ["user0@contoso.example", "user2@contoso.example"]
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert (escrow["source_id"], escrow["error_code"], escrow["attempts"]) == (
         user1["id"],
         "InternalServerError",
@@ -88,10 +75,10 @@ def test_500s_escrow_the_user_and_the_escrow_is_retried_after_its_backoff_until_
     assert len(first_cycle) == 4  # the first attempt and the client's three retries
 
     # A later cycle retries the escrow after its backoff (1.8 s), with no directory change.
-    wait_for(lambda: [e["attempts"] for e in escrow_rows(setup)] == [2], 30, "the escrow's second attempt")
+    wait_for(lambda: [e["attempts"] for e in setup.rows(escrows)] == [2], 30, "the escrow's second attempt")
     retried = scim_target.traffic.matching("POST", "/Users", USER1)[len(first_cycle)]
     assert retried.at - first_cycle[-1].at >= 1.7
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert escrow["error_code"] == "InternalServerError"
     assert escrow["first_failed_date_time"] == first_failed  # the series keeps its first failure
     # Exponential: the second wait is twice the base, from the second failure on.
@@ -100,10 +87,12 @@ def test_500s_escrow_the_user_and_the_escrow_is_retried_after_its_backoff_until_
     # The target recovers: the next retry creates the user and clears the escrow.
     remove_faults(scim_target)
     wait_for(lambda: USER1 in setup.target_users(), 30, "the user after the target recovered")
-    wait_for(lambda: not escrow_rows(setup), 30, "the escrow to be cleared")
+    wait_for(lambda: not setup.rows(escrows), 30, "the escrow to be cleared")
     wait_for(lambda: setup.job_row()["status"]["lastExecution"]["state"] == "Succeeded", 30, "a clean cycle")
     assert sorted(setup.target_users()) == sorted(setup.users)
-    failures = [r for r in log_rows(setup) if r["source_id"] == user1["id"] and r["status"] == "failure"]
+    failures = [
+        r for r in setup.rows(provisioning_logs) if r["source_id"] == user1["id"] and r["status"] == "failure"
+    ]
     assert len(failures) >= 2
     assert {r["error_code"] for r in failures} == {"InternalServerError"}
     reasons = sorted(r["error_reason"] for r in failures)
@@ -111,7 +100,9 @@ def test_500s_escrow_the_user_and_the_escrow_is_retried_after_its_backoff_until_
     assert "This operation was retried 1 times." in reasons[1]
     # A failed create is logged as a create that failed, not as "other".
     assert {r["action"] for r in failures} == {"create"}
-    created = [r for r in log_rows(setup) if r["source_id"] == user1["id"] and r["action"] == "create"]
+    created = [
+        r for r in setup.rows(provisioning_logs) if r["source_id"] == user1["id"] and r["action"] == "create"
+    ]
     assert [r["status"] for r in created].count("success") == 1
 
 
@@ -132,7 +123,7 @@ def test_a_target_that_answers_too_slowly_escrows_the_user_with_a_timeout(
     assert last["state"] == "EntryLevelErrors"
     assert last["countEscrowed"] == 1
     assert row["status"]["quarantine"] is None
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert (escrow["source_id"], escrow["error_code"], escrow["attempts"]) == (
         setup.users[USER1]["id"],
         "Timeout",
@@ -143,7 +134,7 @@ def test_a_target_that_answers_too_slowly_escrows_the_user_with_a_timeout(
 
     # Once the target is fast again, the escrow's retry finds or creates the user, exactly once.
     remove_faults(scim_target)
-    wait_for(lambda: not escrow_rows(setup), 30, "the escrow to be cleared")
+    wait_for(lambda: not setup.rows(escrows), 30, "the escrow to be cleared")
     wait_for(lambda: USER1 in setup.target_users(), 30, "the slow user in the target")
     names = [u["userName"] for u in scim_target.resources("Users")]
     assert sorted(names) == sorted(setup.users)
@@ -185,7 +176,7 @@ def test_a_target_that_goes_away_quarantines_the_job_with_the_quarantine_filled(
     # The next attempt is the quarantine's, not the change debounce's.
     assert abs(row["cycle_due_at"] - parse(quarantine["nextAttempt"])) < timedelta(milliseconds=1)
     # The job-level failure escrows nothing.
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
     # And the API shows the same status.
     job = setup.client.get(setup.job_url).json()
     assert job["status"]["code"] == "Quarantine"
@@ -250,12 +241,12 @@ def test_a_user_deleted_in_the_target_behind_the_engines_back_is_recreated_on_it
     first_patch = scim_target.traffic.matching(method="PATCH")[0]
     assert first_patch.path == f"/v2/Users/{old['id']}"
     assert len(scim_target.traffic.matching("POST", "/Users", USER0)) == 1
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
     with setup.server.db.read() as conn:
         link = engine_state.cds_get(conn, setup.job_id, [user0["id"]])[user0["id"]]
     assert link["target_id"] == new["id"]
     assert link["state"] == "provisioned"
-    assert not [r for r in log_rows(setup) if r["error_code"] == "InvalidAnchor"]
+    assert not [r for r in setup.rows(provisioning_logs) if r["error_code"] == "InvalidAnchor"]
     assert setup.job_row()["status"]["lastExecution"]["state"] == "Succeeded"
 
 
@@ -299,7 +290,7 @@ def test_two_target_users_matching_one_source_user_fail_with_duplicate_target_en
     last = row["status"]["lastExecution"]
     assert last["state"] == "EntryLevelErrors"
     assert last["countEscrowed"] == 1
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert (escrow["source_id"], escrow["error_code"], escrow["attempts"]) == (
         setup.users[USER0]["id"],
         "DuplicateTargetEntries",
@@ -318,7 +309,7 @@ def test_two_target_users_matching_one_source_user_fail_with_duplicate_target_en
         "someone-b@elsewhere.example",
         "user1@contoso.example",
     ]
-    [failure] = [r for r in log_rows(setup) if r["status"] == "failure"]
+    [failure] = [r for r in setup.rows(provisioning_logs) if r["status"] == "failure"]
     assert failure["error_code"] == "DuplicateTargetEntries"
     assert failure["source_id"] == setup.users[USER0]["id"]
     with setup.server.db.read() as conn:

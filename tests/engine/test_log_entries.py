@@ -30,11 +30,6 @@ def entries(setup: Provisioned, upn: str) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def escrow_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        return [dict(r) for r in conn.execute(escrows.select()).mappings()]
-
-
 def started(server: LiveServer, scim: ScimTarget) -> Provisioned:
     setup = provision(server, scim, users=3)
     setup.wait_cycle(None)
@@ -91,7 +86,7 @@ def test_failed_updates_keep_their_action_and_count_escrowed_counts_pending_escr
     scim_target.traffic.faults.append(fault)
     user0 = setup.users[USER0]
     assert setup.client.patch(f"/users/{user0['id']}", json={"jobTitle": "Broken"}).status_code == 204
-    wait_for(lambda: escrow_rows(setup), 30, "the escrow")
+    wait_for(lambda: setup.rows(escrows), 30, "the escrow")
     row = setup.wait_idle()
     assert row["status"]["lastExecution"]["countEscrowed"] == 1
     entry = only_entry_of_latest_cycle(setup, USER0)
@@ -122,7 +117,7 @@ def test_after_a_failed_patch_the_app_applied_the_next_change_is_checked_against
         AppliedFault(method="PATCH", body_contains="Renamed", status=500)
     )
     assert setup.client.patch(f"/users/{user1['id']}", json={"displayName": "Renamed"}).status_code == 204
-    wait_for(lambda: escrow_rows(setup), 30, "the escrow of the PATCH the app applied")
+    wait_for(lambda: setup.rows(escrows), 30, "the escrow of the PATCH the app applied")
     setup.wait_idle()
     assert setup.target_users()[USER1]["displayName"] == "Renamed"  # applied, though answered 500
     scim_target.traffic.applied_faults.clear()
@@ -134,7 +129,7 @@ def test_after_a_failed_patch_the_app_applied_the_next_change_is_checked_against
     setup.wait_cycle(before)
     setup.wait_idle()
     assert setup.target_users()[USER1]["displayName"] == original
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
     entry = only_entry_of_latest_cycle(setup, USER1)
     assert (entry["action"], entry["status"]) == ("update", "success")
     assert any("Read back from the target" in s["description"] for s in entry["steps"])

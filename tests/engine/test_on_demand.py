@@ -51,18 +51,6 @@ def cds(setup: Provisioned, source_id: str) -> dict[str, Any] | None:
         return engine_state.cds_get(conn, setup.job_id, [source_id]).get(source_id)
 
 
-def escrow_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = escrows.select().where(escrows.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def log_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = provisioning_logs.select().where(provisioning_logs.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
 def kinds(record: dict[str, Any]) -> list[str]:
     seen: list[str] = []
     for step in record["steps"]:
@@ -94,7 +82,7 @@ def test_a_user_is_created_in_the_target_and_recorded_in_the_connector_data_stor
     assert list(target) == [USER0]  # only the subject, not the other assigned users
     row = cds(setup, adele)
     assert row is not None and row["target_id"] == target[USER0]["id"] == record["target_id"]
-    logs = log_rows(setup)
+    logs = setup.rows(provisioning_logs)
     assert [(r["source_id"], r["action"], r["change_id"]) for r in logs] == [
         (adele, "create", record["change_id"])
     ]
@@ -153,7 +141,7 @@ def test_an_unassigned_user_never_provisioned_is_skipped_and_nothing_is_sent(set
     assert kinds(record) == FIVE_STEPS
     assert setup.scim.traffic.log == []
     assert cds(setup, outsider["id"]) is None
-    assert len(log_rows(setup)) == 1
+    assert len(setup.rows(provisioning_logs)) == 1
 
 
 def test_a_group_is_provisioned_with_the_listed_members_only(setup: Provisioned) -> None:
@@ -172,7 +160,7 @@ def test_a_group_is_provisioned_with_the_listed_members_only(setup: Provisioned)
     assert members == {users[USER0]["id"], users[USER1]["id"]}
     row = cds(setup, group)
     assert row is not None and sorted(row["references"]["members"]) == sorted(listed)
-    assert len(log_rows(setup)) == 3
+    assert len(setup.rows(provisioning_logs)) == 3
 
 
 def test_the_watermark_and_the_initial_cursor_do_not_move(setup: Provisioned) -> None:
@@ -196,19 +184,19 @@ def test_a_failing_export_escrows_the_user_and_a_later_success_clears_the_escrow
     failed = run(setup, Subject(adele, USER)).record
     assert failed["status"] == "failure"
     assert kinds(failed) == FIVE_STEPS
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert (escrow["source_id"], escrow["attempts"]) == (adele, 1)
     assert cds(setup, adele) is None
 
     again = run(setup, Subject(adele, USER)).record  # backoff does not apply on demand
     assert again["status"] == "failure"
-    assert escrow_rows(setup)[0]["attempts"] == 2
+    assert setup.rows(escrows)[0]["attempts"] == 2
 
     with setup.scim.traffic.lock:
         setup.scim.traffic.faults.clear()
     done = run(setup, Subject(adele, USER)).record
     assert (done["action"], done["status"]) == ("create", "success")
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
 
 
 def test_rejected_credentials_fail_the_export_step_without_escrow_or_quarantine(setup: Provisioned) -> None:
@@ -220,10 +208,10 @@ def test_rejected_credentials_fail_the_export_step_without_escrow_or_quarantine(
     export = [s for s in record["steps"] if s["provisioningStepType"] == "export"]
     assert export[-1]["status"] == "failure"
     assert kinds(record) == FIVE_STEPS
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
     assert cds(setup, adele) is None
     assert setup.job_row()["status"] == before
-    assert [r["status"] for r in log_rows(setup)] == ["failure"]
+    assert [r["status"] for r in setup.rows(provisioning_logs)] == ["failure"]
 
 
 def test_unknown_subjects_and_strangers_in_a_group_are_refused_before_anything_is_sent(
@@ -240,7 +228,7 @@ def test_unknown_subjects_and_strangers_in_a_group_are_refused_before_anything_i
     with pytest.raises(SubjectInvalid):
         run(setup, Subject(group, GROUP, (stranger["id"],)))
     assert setup.scim.traffic.log == []
-    assert log_rows(setup) == []
+    assert setup.rows(provisioning_logs) == []
 
 
 def test_on_demand_beside_a_running_scheduler_converges_without_duplicates(
@@ -258,5 +246,5 @@ def test_on_demand_beside_a_running_scheduler_converges_without_duplicates(
     assert len(users) == 1
     assert users[0]["title"] == "Lead"
     # Both may PATCH if they overlap exactly; neither creates a second user or fails.
-    records = [r for r in log_rows(setup) if r["source_id"] == adele]
+    records = [r for r in setup.rows(provisioning_logs) if r["source_id"] == adele]
     assert "failure" not in {r["status"] for r in records}

@@ -23,23 +23,11 @@ def restart(setup: Provisioned, scope: str | None) -> None:
     assert response.status_code == 204, response.text
 
 
-def escrow_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = escrows.select().where(escrows.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def log_rows(setup: Provisioned) -> list[dict[str, Any]]:
-    with setup.server.db.read() as conn:
-        query = provisioning_logs.select().where(provisioning_logs.c.job_id == setup.job_id)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
 def cycles_in_logs(
     setup: Provisioned, exclude: frozenset[str] | set[str] = frozenset()
 ) -> dict[str, list[dict[str, Any]]]:
     cycles: dict[str, list[dict[str, Any]]] = {}
-    for row in log_rows(setup):
+    for row in setup.rows(provisioning_logs):
         if row["cycle_id"] not in exclude:
             cycles.setdefault(row["cycle_id"], []).append(row)
     return cycles
@@ -156,19 +144,19 @@ def test_escrows_restart_drops_pending_escrows_and_the_full_pass_starts_a_new_se
     setup = provision(engine_server, scim_target, users=3)
     row = setup.wait_cycle(None)
     assert row["status"]["lastExecution"]["countEscrowed"] == 1
-    [escrow] = escrow_rows(setup)
+    [escrow] = setup.rows(escrows)
     assert escrow["source_id"] == setup.users[USER1]["id"]
 
     before = setup.ended()
     restart(setup, "Escrows")
-    assert escrow_rows(setup) == []  # dropped when the restart returns
+    assert setup.rows(escrows) == []  # dropped when the restart returns
     row = setup.wait_cycle(before)
     status = row["status"]
     # The full pass tries the user again as a first attempt: a new series, not a retry.
     assert status["lastExecution"]["countImported"] == 4
     assert status["lastExecution"]["countEscrowed"] == 1
     assert status["escrowsPruned"] is False
-    [again] = escrow_rows(setup)
+    [again] = setup.rows(escrows)
     assert again["attempts"] == 1
     assert again["first_failed_date_time"] > escrow["first_failed_date_time"]
 
@@ -182,7 +170,7 @@ def test_escrows_restart_drops_pending_escrows_and_the_full_pass_starts_a_new_se
     assert setup.target_users()[USER1]["title"] == "Changed"
     members = setup.target_groups()["Engineering"].get("members") or []
     assert len(members) == 3
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
 
 
 def test_quarantine_state_restart_lifts_the_quarantine_and_runs_a_cycle_now(
@@ -258,7 +246,7 @@ def test_watermark_restart_during_a_running_initial_cycle_stops_it_and_one_new_i
     [entries] = cycles.values()
     user_entries = [e for e in entries if e["source_type"] == "User"]
     assert sorted(e["source_id"] for e in user_entries) == sorted(u["id"] for u in setup.users.values())
-    assert escrow_rows(setup) == []
+    assert setup.rows(escrows) == []
 
 
 def test_two_restarts_back_to_back_give_one_initial_cycle(
