@@ -1,7 +1,8 @@
-"""A Watermark restart over a directory at steady state: unchanged objects/s and SCIM writes.
+"""A restart over a directory at steady state: unchanged objects/s and SCIM writes.
 
     .venv/bin/python bench/watermark_restart.py                  # 100,000 users, 100 groups of 50
     .venv/bin/python bench/watermark_restart.py --users 20000
+    .venv/bin/python bench/watermark_restart.py --reset-scope ConnectorDataStore  # re-match everything
     .venv/bin/python bench/watermark_restart.py --preseed target # the engine matches everything itself
     .venv/bin/python bench/watermark_restart.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
@@ -13,8 +14,9 @@ would create (built by the engine's own mapping and request shapes) and, by defa
 (`--preseed cds`), the connector data store with the links the engine would record; the
 engine's first cycle then passes over every object itself (correcting any difference and
 adding the group members), and the job is idle and caught up before the measurement.
-Measured: `POST .../restart {"criteria": {"resetScope": "Watermark"}}` and the initial cycle it
-causes, which must import every object and write nothing:
+Measured: `POST .../restart {"criteria": {"resetScope": "Watermark"}}` (or `--reset-scope`) and
+the full pass it causes, which must import every object and write nothing (a ConnectorDataStore
+reset also queries the target once per object to match it again, and reads each group's members):
 - unchanged objects/s: countImported / the cycle's duration (status timeBegan → timeEnded);
 - SCIM writes the target served during that cycle (must be 0), and its GETs;
 - engine CPU ms per object (this process's CPU minus the idle baseline), peak RSS (VmHWM reset
@@ -50,6 +52,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--members", type=int, default=50, help="members per group")
+    parser.add_argument(
+        "--reset-scope", default="Watermark", help="the restart's resetScope (every one is a full pass)"
+    )
     add_preseed_argument(parser, "cds")
     add_common_arguments(parser)
     args = parser.parse_args()
@@ -60,11 +65,11 @@ def main() -> None:
         seeded = time.perf_counter() - seeded
         job = create_job(service, target)
         steady = reach_steady_state(job, target, directory, args.preseed)
-        cycle = measure_cycle(job, target, partial(job.restart, "Watermark"), args.profile)
+        cycle = measure_cycle(job, target, partial(job.restart, args.reset_scope), args.profile)
 
     imported = int(cycle.execution["countImported"])
     report(
-        "watermark_restart",
+        "watermark_restart" if args.reset_scope == "Watermark" else f"restart_{args.reset_scope}",
         command_line(),
         {
             "environment": environment(args.database_url),
@@ -75,7 +80,8 @@ def main() -> None:
                 "seed_seconds": seeded,
             },
             "steady_state": steady,
-            "watermark_restart_cycle": {
+            "reset_scope": args.reset_scope,
+            "restart_cycle": {
                 **cycle.cycle_figures(),
                 "unchanged_objects_per_second": imported / cycle.seconds,
                 "all_objects_imported": imported == directory.objects,
