@@ -228,6 +228,9 @@ class SampleUser:
         return body
 
 
+MAX_BINDS_PER_REQUEST = 20  # members@odata.bind on a group create, as Graph allows
+
+
 @dataclass(frozen=True)
 class SampleGroup:
     display_name: str
@@ -237,6 +240,8 @@ class SampleGroup:
     assigned: bool
 
     def graph_body(self, member_ids: list[str]) -> dict[str, Any]:
+        """The create request with the first members; Graph binds at most 20 in one request, so
+        the rest are added one by one (`seed_directory`)."""
         return {
             "displayName": self.display_name,
             "description": self.description,
@@ -244,7 +249,8 @@ class SampleGroup:
             "mailEnabled": False,
             "securityEnabled": True,
             "members@odata.bind": [
-                f"https://graph.microsoft.com/v1.0/directoryObjects/{member}" for member in member_ids
+                f"https://graph.microsoft.com/v1.0/directoryObjects/{member}"
+                for member in member_ids[:MAX_BINDS_PER_REQUEST]
             ],
         }
 
@@ -674,8 +680,11 @@ def seed_directory(
     group_ids: dict[str, str] = {}
     for group in sample.groups:
         check()
-        body = group.graph_body([user_ids[i] for i in group.members])
-        group_ids[group.display_name] = directory.create_group(GroupCreate.model_validate(body))["id"]
+        members = [user_ids[i] for i in group.members]
+        group_id = directory.create_group(GroupCreate.model_validate(group.graph_body(members)))["id"]
+        for member in members[MAX_BINDS_PER_REQUEST:]:
+            directory.add_member(group_id, member)
+        group_ids[group.display_name] = group_id
     return SeededIds(user_ids, group_ids)
 
 
