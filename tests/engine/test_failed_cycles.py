@@ -72,8 +72,10 @@ def test_a_cycle_that_fails_unexpectedly_backs_off_exponentially_and_says_so_in_
         # (timeEnded is shown to the millisecond.)
         assert abs(row["cycle_due_at"] - (parse(last["timeEnded"]) + wait)) < timedelta(milliseconds=1)
         assert broken.calls == failures
-        # Until the clock reaches the next attempt, nothing runs again.
+        # A second before the next attempt the job is still not due (so no claim can take it);
+        # the wait above for failure n+1 only ends once the clock has reached it.
         clock.advance(wait - timedelta(seconds=1))
+        assert setup.job_row()["cycle_due_at"] > clock.now()
         assert broken.calls == failures
         clock.advance(timedelta(seconds=1))
 

@@ -37,6 +37,16 @@ def ensure_still_running(
         raise CycleStopped
 
 
+def deletes_in_window(db: Database, job_id: str, settings: EngineSettings, now: datetime) -> int:
+    """The disables and deletes the job exported within its deletion window (none when the
+    window is PT0S, which counts each cycle alone): what the accidental-deletion guard adds a
+    cycle's, or an on-demand call's, planned ones to."""
+    if not settings.delete_window:
+        return 0
+    with db.read() as conn:
+        return state.deletion_exports_count(conn, job_id, now - settings.delete_window)
+
+
 @dataclass
 class Counters:
     """The synchronizationTaskExecution counters of the cycle."""

@@ -32,7 +32,7 @@ from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ClientSettings, ScimClient, ScimError
 from provisiond.engine import inbound
-from provisiond.engine.context import CycleContext, CycleStopped, ensure_still_running
+from provisiond.engine.context import CycleContext, CycleStopped, deletes_in_window, ensure_still_running
 from provisiond.engine.logs import LogEntry, merge_records
 from provisiond.engine.objects import GROUP, USER, ObjectProcessor, Outcome, PendingExport
 from provisiond.engine.policy import MAX_DELETE_WINDOW, EngineSettings
@@ -287,7 +287,7 @@ class CycleRunner:
         window = ctx.settings.delete_window
         with self.db.read() as conn:
             rows = state.staged_in_states(conn, ctx.job_id, ("planned", "approved"))
-            recent = state.deletion_exports_count(conn, ctx.job_id, now - window) if window else 0
+        recent = deletes_in_window(self.db, ctx.job_id, ctx.settings, now)
         planned = [r for r in rows if r["state"] == "planned"]
         threshold = ctx.settings.delete_threshold
         processor = ObjectProcessor(ctx)
@@ -554,7 +554,7 @@ def _write_logs(conn: Any, cycle_id: str, logs: list[LogEntry], now: datetime) -
     (or becomes that entry, when the cycle has none for the object yet)."""
     continuing = sorted({log.source_id for log in logs if log.continues is not None})
     existing = state.logs_of_cycle(conn, cycle_id, continuing) if continuing else {}
-    inserts: list[dict[str, Any]] = []
+    inserts: dict[str, dict[str, Any]] = {}  # by entry id, in order
     replaced: dict[str, dict[str, Any]] = {}
     latest: dict[str, dict[str, Any]] = {}  # the entry each object has once this batch is written
     for log in logs:
@@ -562,14 +562,9 @@ def _write_logs(conn: Any, cycle_id: str, logs: list[LogEntry], now: datetime) -
         source_id = record["source_id"]
         entry = (latest.get(source_id) or existing.get(source_id)) if log.continues is not None else None
         if entry is None:
-            inserts.append(record)
-            latest[source_id] = record
+            inserts[record["id"]] = latest[source_id] = record
             continue
-        merged = merge_records(entry, record, str(log.continues))
-        latest[source_id] = merged
-        if any(r["id"] == merged["id"] for r in inserts):
-            inserts = [merged if r["id"] == merged["id"] else r for r in inserts]
-        else:
-            replaced[merged["id"]] = merged
+        merged = latest[source_id] = merge_records(entry, record, str(log.continues))
+        (inserts if merged["id"] in inserts else replaced)[merged["id"]] = merged
     state.logs_replace(conn, list(replaced.values()))
-    state.logs_insert(conn, inserts)
+    state.logs_insert(conn, list(inserts.values()))

@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from sqlalchemy import Boolean, Connection, String
 
 from provisiond.clock import Clock
-from provisiond.engine.context import Counters, CycleStopped, ensure_still_running
+from provisiond.engine.context import Counters, CycleStopped, deletes_in_window, ensure_still_running
 from provisiond.engine.logs import LogEntry, modified_properties
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
@@ -294,9 +294,7 @@ class InboundCycle:
                 disabling |= {p.external_id for p in plans if p.disables}
             guarded = sorted(disabling - approved)
             threshold = ctx.settings.delete_threshold
-            window = ctx.settings.delete_window
-            with self.db.read() as conn:
-                recent = state.deletion_exports_count(conn, ctx.job_id, now - window) if window else 0
+            recent = deletes_in_window(self.db, ctx.job_id, ctx.settings, now)
             if threshold is not None and guarded and recent + len(guarded) > threshold:
                 self._hold(ctx, guarded, recent)
                 held = len(guarded)

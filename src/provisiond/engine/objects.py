@@ -214,8 +214,6 @@ class ObjectProcessor:
         try:
             if pending.cds is None:
                 await self._match_or_create(pending.mapping, pending.object_type, pending.source, outcome)
-            elif pending.verify:
-                await self._verify_and_update(pending)
             else:
                 await self._update(pending)
         except ScimError as exc:
@@ -412,6 +410,9 @@ class ObjectProcessor:
         return False
 
     async def _update(self, pending: PendingExport) -> None:
+        """PATCH what differs from the last exported values, or, when the last export failed
+        (`verify`: the app may or may not have applied it), from what the app holds now. An
+        object deleted behind our back (404) is matched again and provisioned anew."""
         mapping, object_type, source, outcome = (
             pending.mapping,
             pending.object_type,
@@ -421,13 +422,23 @@ class ObjectProcessor:
         cds, desired, old = pending.cds, pending.desired, pending.old
         assert outcome.log is not None and cds is not None
         add_only = mapping.add_only_targets
-        exported = dict(cds["exported"])
         try:
+            if pending.verify:
+                found = await self.ctx.client.get(RESOURCE[object_type], cds["target_id"])
+                if found is None:
+                    raise ScimError("InvalidAnchor", "the target object is gone", status=404)
+                current = shapes.flatten_resource(found, [t for t in mapping.targets if t not in add_only])
+                old = {k: v for k, v in current.items() if v is not None}
+                outcome.log.step(
+                    "EntryMatching",
+                    "matching",
+                    "success",
+                    f"Read back from the target (target id '{cds['target_id']}'): its last export failed",
+                )
             await self._patch_to(object_type, cds["target_id"], old, desired, outcome)
         except ScimError as exc:
             if exc.status != 404:
                 raise
-            # Deleted behind our back: forget the link and provision it again.
             outcome.log.step(
                 "EntryExportUpdate", "export", "warning", "The target object is gone; matching again"
             )
@@ -435,41 +446,8 @@ class ObjectProcessor:
             await self._match_or_create(mapping, object_type, source, outcome)
             outcome.cds_remove = outcome.cds is None
             return
-        kept = {k: v for k, v in exported.items() if k in add_only}
-        self._linked(outcome, cds["target_id"], {**kept, **desired}, source, references=cds["references"])
-
-    async def _verify_and_update(self, pending: PendingExport) -> None:
-        """Read the object back from the app and PATCH what differs from what the mapping wants
-        (its last export failed, and may or may not have been applied)."""
-        mapping, outcome, cds = pending.mapping, pending.outcome, pending.cds
-        assert outcome.log is not None and cds is not None
-        found = await self.ctx.client.get(RESOURCE[pending.object_type], cds["target_id"])
-        if found is None:  # 404: deleted behind our back
-            outcome.log.step(
-                "EntryExportUpdate", "export", "warning", "The target object is gone; matching again"
-            )
-            outcome.cds_remove = True
-            await self._match_or_create(mapping, pending.object_type, pending.source, outcome)
-            outcome.cds_remove = outcome.cds is None
-            return
-        add_only = mapping.add_only_targets
-        current = shapes.flatten_resource(found, [t for t in mapping.targets if t not in add_only])
-        current = {k: v for k, v in current.items() if v is not None}
-        outcome.log.step(
-            "EntryMatching",
-            "matching",
-            "success",
-            f"Read back from the target (target id '{cds['target_id']}'): its last export failed",
-        )
-        await self._patch_to(pending.object_type, cds["target_id"], current, pending.desired, outcome)
         kept = {k: v for k, v in cds["exported"].items() if k in add_only}
-        self._linked(
-            outcome,
-            cds["target_id"],
-            {**kept, **pending.desired},
-            pending.source,
-            references=cds["references"],
-        )
+        self._linked(outcome, cds["target_id"], {**kept, **desired}, source, references=cds["references"])
 
     async def _patch_to(
         self, object_type: str, target_id: str, old: dict[str, Any], new: dict[str, Any], outcome: Outcome

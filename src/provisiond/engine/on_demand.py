@@ -37,7 +37,7 @@ from provisiond.clock import Clock
 from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ScimError
-from provisiond.engine.context import CycleContext
+from provisiond.engine.context import CycleContext, deletes_in_window
 from provisiond.engine.cycle import (
     JobSecrets,
     cycle_context,
@@ -205,7 +205,12 @@ async def _one(
             outcome.log = _unprocessed_log(ctx, object_type, source_id, source, managed)
         planned = outcome.staged
         threshold = ctx.settings.delete_threshold
-        recent = _exported_in_window(ctx) if ctx.settings.delete_window else call.staged_now
+        # PT0S counts each cycle alone; on demand, that is this call alone.
+        recent = (
+            deletes_in_window(ctx.db, ctx.job_id, ctx.settings, ctx.clock.now())
+            if ctx.settings.delete_window
+            else call.staged_now
+        )
         if planned is not None and (threshold is None or recent + 1 <= threshold):
             call.staged_now += 1
             done = await ObjectProcessor(ctx, escrowed).run_staged(planned, managed)
@@ -280,11 +285,6 @@ def _merge_staged(outcome: Outcome, done: Outcome) -> None:
     outcome.cds, outcome.cds_remove = done.cds, done.cds_remove
     outcome.escrow, outcome.escrow_clear = done.escrow, done.escrow_clear
     outcome.deletion_export = done.deletion_export
-
-
-def _exported_in_window(ctx: CycleContext) -> int:
-    with ctx.db.read() as conn:
-        return state.deletion_exports_count(conn, ctx.job_id, ctx.clock.now() - ctx.settings.delete_window)
 
 
 def _unprocessed_log(

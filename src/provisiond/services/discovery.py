@@ -22,7 +22,6 @@ Choices where the reference is silent:
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -30,11 +29,9 @@ from provisiond.connectors import scim, scim_discovery
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, OutboundRefused
 from provisiond.services import templates
 from provisiond.services.errors import BadRequest, NotFound
-from provisiond.services.outbound import check_base_address, refused
+from provisiond.services.outbound import check_base_address, not_a_scim_service, refused
 from provisiond.services.synchronization import _CREDENTIAL_CODES, SynchronizationService, _job, _next_version
 from provisiond.store import synchronization as repo
-
-log = logging.getLogger("provisiond.services")
 
 Record = dict[str, Any]
 
@@ -102,14 +99,13 @@ class DiscoveryService:
         except scim.ScimConnectionError as exc:
             if exc.problem is scim.ConnectionProblem.UNAUTHORIZED or exc.answered_as_scim:
                 raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
-            # As validateCredentials: one answer whatever the address speaks (nothing, not HTTP,
-            # HTTP but not SCIM), so discover cannot map the network; the log says what it did.
-            log.info("discover for service principal %s: %s", sp.get("id"), exc.detail)
-            raise BadRequest(
-                f"BaseAddress {base} does not answer as a SCIM 2.0 service: discovery reads its "
-                "/ResourceTypes and /Schemas ListResponses (RFC 7644 §4). Check the tenant URL; the "
-                "service's log says what the endpoint did.",
-                code=_CREDENTIAL_CODES[scim.ConnectionProblem.NOT_SCIM],
+            # As validateCredentials: one answer whatever the address speaks, so discover
+            # cannot map the network.
+            raise not_a_scim_service(
+                base,
+                "discovery reads its /ResourceTypes and /Schemas ListResponses (RFC 7644 §4)",
+                exc.detail,
+                f"discover for service principal {sp.get('id')}",
             ) from None
 
     def _refreshed(

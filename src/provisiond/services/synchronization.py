@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
+from provisiond.connectors.outbound import OutboundRefused
 from provisiond.engine.policy import InvalidSetting, check_setting
 from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
 from provisiond.graph.synchronization import (
@@ -43,6 +44,7 @@ from provisiond.graph.synchronization import (
 )
 from provisiond.services import inbound, templates
 from provisiond.services.errors import BadRequest, Conflict, NotFound
+from provisiond.services.outbound import check_base_address, not_a_scim_service, refused
 from provisiond.services.schema_validation import validate_schema
 from provisiond.store import engine_state
 from provisiond.store import synchronization as repo
@@ -393,11 +395,6 @@ class SynchronizationService:
         is one `...ServiceIncompatible` with one message, so the call cannot tell a closed port
         from an open one. What the endpoint actually did goes to the service's log.
         """
-        import logging
-
-        from provisiond.connectors.outbound import OutboundRefused
-        from provisiond.services.outbound import check_base_address, refused
-
         if template_id.lower() == "api2aad":
             return  # inbound provisioning has no target endpoint to test
         if body.use_saved_credentials:
@@ -422,14 +419,12 @@ class SynchronizationService:
         except scim.ScimConnectionError as exc:
             if exc.problem is scim.ConnectionProblem.UNAUTHORIZED:
                 raise BadRequest(exc.detail, code=_CREDENTIAL_CODES[exc.problem]) from None
-            logging.getLogger("provisiond.services").info(
-                "validateCredentials for service principal %s: %s", sp.get("id"), exc.detail
-            )
-            raise BadRequest(
-                f"BaseAddress {base} does not answer as a SCIM 2.0 service: a SCIM service answers "
-                'GET /Users?filter=userName eq "<random id>" with 200 and an empty ListResponse. '
-                "Check the tenant URL; the service's log says what the endpoint did.",
-                code=_CREDENTIAL_CODES[scim.ConnectionProblem.NOT_SCIM],
+            raise not_a_scim_service(
+                base,
+                'a SCIM service answers GET /Users?filter=userName eq "<random id>" with 200 and an '
+                "empty ListResponse",
+                exc.detail,
+                f"validateCredentials for service principal {sp.get('id')}",
             ) from None
 
 

@@ -152,13 +152,16 @@ def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> in
 # Connector data store
 
 
-def cds_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+def _by_source(conn: Connection, table: Table, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    """The job's rows of a per-object table (keyed by job and source id) for these objects."""
     if not source_ids:
         return {}
-    query = select(connector_data_store).where(
-        and_(connector_data_store.c.job_id == job_id, connector_data_store.c.source_id.in_(source_ids))
-    )
+    query = select(table).where(and_(table.c.job_id == job_id, table.c.source_id.in_(source_ids)))
     return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def cds_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
+    return _by_source(conn, connector_data_store, job_id, source_ids)
 
 
 RowChange = tuple[str, Mapping[str, Any] | None]
@@ -262,10 +265,7 @@ def cds_clear(conn: Connection, job_id: str) -> None:
 
 
 def escrows_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
-    if not source_ids:
-        return {}
-    query = select(escrows).where(and_(escrows.c.job_id == job_id, escrows.c.source_id.in_(source_ids)))
-    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+    return _by_source(conn, escrows, job_id, source_ids)
 
 
 def escrows_due(conn: Connection, job_id: str, now: datetime, limit: int = 10_000) -> list[Record]:
@@ -305,12 +305,7 @@ def staged_remove(conn: Connection, job_id: str, source_id: str) -> None:
 
 
 def staged_get(conn: Connection, job_id: str, source_ids: Sequence[str]) -> dict[str, Record]:
-    if not source_ids:
-        return {}
-    query = select(staged_deletes).where(
-        and_(staged_deletes.c.job_id == job_id, staged_deletes.c.source_id.in_(source_ids))
-    )
-    return {row["source_id"]: dict(row) for row in conn.execute(query).mappings()}
+    return _by_source(conn, staged_deletes, job_id, source_ids)
 
 
 def staged_in_states(conn: Connection, job_id: str, states: Iterable[str]) -> list[Record]:
