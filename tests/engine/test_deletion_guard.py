@@ -54,6 +54,7 @@ def delete_and_wait(engine: ManualEngine, setup: Provisioned, upn: str) -> dict[
 
 def started(engine: ManualEngine, scim: ScimTarget, **settings: str) -> Provisioned:
     setup = provision(engine.server, scim, users=6, settings=settings)
+    setup.clock = engine.clock
     setup.wait_cycle(None)
     setup.wait_idle()
     assert all(active_in_app(setup).values())

@@ -50,6 +50,7 @@ def test_a_cycle_that_fails_unexpectedly_backs_off_exponentially_and_says_so_in_
     broken = Broken(monkeypatch)
     clock = manual_engine.clock
     setup = provision(manual_engine.server, scim_target, users=2)
+    setup.clock = clock
 
     expected_waits = [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
     for failures, wait in enumerate(expected_waits, start=1):

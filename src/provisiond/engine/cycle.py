@@ -101,14 +101,18 @@ class CycleRunner:
             )
             return
         client = scim_client_for(secrets.base_address, secrets, settings, self.outbound)
+        # The change-log head before the assignments are read: every change up to it is
+        # committed, so the scope the cycle judges by already includes it (a head read after
+        # would let the watermark pass an assignment the snapshot does not know of).
+        head = self.source.last_seq()
         ctx = cycle_context(
             self.db, self.clock, self.source, job, secrets, schema, settings, client, owner=owner, began=began
         )
         try:
             if job["watermark"] is None or job["initial_cursor"] is not None:
-                await self._initial(ctx, status)
+                await self._initial(ctx, status, head)
             else:
-                await self._incremental(ctx, status)
+                await self._incremental(ctx, status, head)
             held, reason = await self._deletes(ctx)
             status.finish(ctx, held, reason=reason)
         except GenerationChanged:
@@ -122,13 +126,13 @@ class CycleRunner:
 
     # Full pass: the initial cycle, and the cycle after a restart
 
-    async def _initial(self, ctx: CycleContext, status: StatusWriter) -> None:
+    async def _initial(self, ctx: CycleContext, status: StatusWriter, head: int) -> None:
         """Every object, page by page, from the cursor a crash left (if any); at the end the
         watermark is the change-log head read when the pass began."""
         job = ctx.job
         high = job["initial_seq"]
         if high is None:
-            high = self.source.last_seq()
+            high = head
             with state.guarded(self.db, ctx.job_id, ctx.generation) as conn:
                 state.update_job(
                     conn, ctx.job_id, {"initial_seq": high, "initial_cursor": {"phase": "users"}}
@@ -195,9 +199,8 @@ class CycleRunner:
 
     # Incremental cycle
 
-    async def _incremental(self, ctx: CycleContext, status: StatusWriter) -> None:
+    async def _incremental(self, ctx: CycleContext, status: StatusWriter, high: int) -> None:
         watermark = int(ctx.job["watermark"])
-        high = self.source.last_seq()
         with self.db.read() as conn:
             due = state.escrows_due(conn, ctx.job_id, self.clock.now())
         pending_users = {e["source_id"] for e in due if e["object_type"] == USER}
