@@ -161,12 +161,13 @@ class Scheduler:
             self._failed(job, began, exc)
         finally:
             heartbeat.cancel()
+            # Before the lease goes: whoever sees the cycle finished sees its retention applied.
+            self._prune_logs(job)
             try:
                 with self.db.transaction() as conn:
                     state.release_lease(conn, job["id"], self.owner, {})
             except Exception as exc:  # the lease expires by itself
                 log.error("could not release the lease of job %s: %s", job["id"], _one_line(exc))
-            self._prune_logs(job)
             # Changes that arrived during an initial cycle were seen but not acted on (the job had
             # no watermark yet): compare the change log with the new watermark again.
             self._seen_seq = -1
