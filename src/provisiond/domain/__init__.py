@@ -1,0 +1,1 @@
+"""Typed domain state, below every other layer (see job_state.py)."""
