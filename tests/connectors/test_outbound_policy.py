@@ -1,4 +1,4 @@
-"""The outbound policy: its syntax, what it allows, and that both HTTP clients hold every
+"""The outbound policy: its syntax, what it allows, and that the SCIM client and the probes hold every
 connection to it (real sockets on loopback)."""
 
 from __future__ import annotations
@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import httpx2
 import pytest
 from tests.scripted_server import json_answer, scripted_server
 
+from provisiond.connectors import scim
 from provisiond.connectors.outbound import (
     REFUSED_CODE,
     OutboundPolicy,
     OutboundRefused,
     guarded_resolver,
-    guarded_transport,
 )
 from provisiond.connectors.scim_client import ScimClient, ScimError
 
@@ -124,16 +123,16 @@ LOOPBACK = OutboundPolicy.parse("127.0.0.0/8 ::1")
 ELSEWHERE = OutboundPolicy.parse("10.0.0.0/8")
 
 
-def test_the_httpx_transport_connects_only_where_the_policy_allows(scim_app) -> None:  # type: ignore[no-untyped-def]
-    url = _on_localhost(scim_app.url) + "/Users"
-    with httpx2.Client(transport=guarded_transport(LOOPBACK)) as client:
-        assert client.get(url).status_code == 200
-    with httpx2.Client(transport=guarded_transport(OutboundPolicy.parse("localhost"))) as client:
-        assert client.get(url).status_code == 200  # allowed by name
-        with pytest.raises(OutboundRefused, match=r"127\.0\.0\.1"):
-            client.get(scim_app.url + "/Users")  # the address itself is not listed
-    with httpx2.Client(transport=guarded_transport(ELSEWHERE)) as client, pytest.raises(OutboundRefused):
-        client.get(url)
+def test_the_probes_connect_only_where_the_policy_allows(scim_app) -> None:  # type: ignore[no-untyped-def]
+    base = _on_localhost(scim_app.url)
+    scim.test_connection(base, "token", outbound=LOOPBACK)
+    scim.test_connection(base, "token", outbound=OutboundPolicy.parse("localhost"))  # allowed by name
+    with pytest.raises(OutboundRefused, match=r"127\.0\.0\.1"):
+        scim.test_connection(
+            scim_app.url, "token", outbound=OutboundPolicy.parse("localhost")
+        )  # the address is not listed
+    with pytest.raises(OutboundRefused):
+        scim.test_connection(base, "token", outbound=ELSEWHERE)
     assert len(scim_app.requests) == 2
 
 
@@ -157,5 +156,4 @@ def test_the_scim_client_refuses_addresses_and_names_as_a_job_level_error(scim_a
 
 def test_an_unset_policy_leaves_the_clients_as_they_are() -> None:
     unset = OutboundPolicy.parse(None)
-    assert guarded_transport(unset) is None
     assert guarded_resolver(unset) is None

@@ -12,18 +12,22 @@ say whose it is cannot be shown to be ours. Every failure is a 401
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from provisiond.api.errors import GraphError
 from provisiond.config import Settings
 
+LEEWAY_SECONDS = 30
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256")
 
 
@@ -104,7 +108,25 @@ def mint_token(
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, tenant_id: str | None = None) -> None:
+    """Verifies bearer tokens, remembering the ones it accepted until they expire.
+
+    A client sends the same token on every call for an hour, and a signature check costs more
+    than the rest of a small read; so an accepted token's caller is kept (at most
+    `CACHE_SIZE` tokens, least recently used dropped first) and looked up by the token's exact
+    text. Expiry is still checked on every call. Nothing that decided acceptance can change
+    while the process runs (the HS256 key, audiences, issuer and tenant are fixed at start; a
+    key from the JWKS that signed a token keeps that token valid to its `exp`, as Entra's own
+    caches do).
+    """
+
+    CACHE_SIZE = 4096
+
+    def __init__(
+        self, settings: Settings, tenant_id: str | None = None, *, now: Callable[[], float] = time.time
+    ) -> None:
+        self._now = now  # lifetimes are judged by this clock, so tests can move it
+        self._accepted: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
         self._settings = settings
         self._tenant_id = (tenant_id or settings.token_tenant_id).lower()
         self._secret = settings.hs256_secret()
@@ -113,6 +135,28 @@ class TokenVerifier:
         )
 
     def verify(self, token: str) -> Principal:
+        with self._lock:
+            known = self._accepted.get(token)
+            if known is not None and self._now() <= known[1] + LEEWAY_SECONDS:
+                self._accepted.move_to_end(token)
+                return known[0]
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._accepted[token] = (principal, expires)
+            while len(self._accepted) > self.CACHE_SIZE:
+                self._accepted.popitem(last=False)
+        return principal
+
+    def may_fetch_keys(self, token: str) -> bool:
+        """Whether verifying `token` may wait on the identity provider's JWKS endpoint."""
+        if self._jwks is None or token in self._accepted:
+            return False
+        try:
+            return jwt.get_unverified_header(token).get("alg") in _ASYMMETRIC
+        except jwt.PyJWTError:
+            return False
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -140,13 +184,14 @@ class TokenVerifier:
                 algorithms=[alg],
                 audience=list(self._settings.audiences),
                 issuer=issuer,
-                options={"require": ["exp", "aud", "iss"]},
-                leeway=30,
+                # Lifetimes are checked below, on this verifier's clock.
+                options={
+                    "require": ["exp", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise _unauthorized("Lifetime validation failed, the token is expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise _unauthorized("Lifetime validation failed, the token is not yet valid.") from None
         except jwt.InvalidAudienceError:
             raise _unauthorized("Access token validation failure. Invalid audience.") from None
         except jwt.InvalidIssuerError:
@@ -155,8 +200,21 @@ class TokenVerifier:
             raise _unauthorized("Access token validation failure. Invalid signature.") from None
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"Access token validation failure: {exc}.") from None
+        expires = self._check_lifetime(claims)
         self._check_tenant(claims.get("tid"))
-        return Principal.from_claims(claims)
+        return Principal.from_claims(claims), expires
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> float:
+        """The token's `exp`, once `exp` and `nbf` hold (with Entra's 30 s of clock skew)."""
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if not _is_time(exp) or (nbf is not None and not _is_time(nbf)):
+            raise _unauthorized("Access token validation failure: exp and nbf must be numeric times.")
+        now = self._now()
+        if now > float(exp) + LEEWAY_SECONDS:  # type: ignore[arg-type]
+            raise _unauthorized("Lifetime validation failed, the token is expired.")
+        if nbf is not None and now + LEEWAY_SECONDS < float(nbf):  # type: ignore[arg-type]
+            raise _unauthorized("Lifetime validation failed, the token is not yet valid.")
+        return float(exp)  # type: ignore[arg-type]
 
     def _check_tenant(self, tid: object) -> None:
         if not isinstance(tid, str) or not tid.strip():
@@ -175,14 +233,20 @@ class TokenVerifier:
             )
 
 
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _unauthorized(message: str) -> GraphError:
     return GraphError(
         401, "InvalidAuthenticationToken", message, headers={"WWW-Authenticate": 'Bearer realm=""'}
     )
 
 
-def authenticate(request: Request) -> Principal:
-    """FastAPI dependency: the verified caller of this request."""
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the verified caller of this request. On the event loop (a known or
+    HS256 token is a dictionary lookup or a microsecond HMAC), except where the first sight of
+    a token may have to fetch signing keys from the identity provider."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("Access token is empty.")
@@ -190,4 +254,7 @@ def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("The authorization header is invalid or missing.")
     verifier: TokenVerifier = request.app.state.services.verifier
-    return verifier.verify(token.strip())
+    token = token.strip()
+    if verifier.may_fetch_keys(token):
+        return await run_in_threadpool(verifier.verify, token)
+    return verifier.verify(token)

@@ -36,10 +36,15 @@ def odata_context(request: Request, fragment: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/{api_version(request)}/$metadata#{fragment}"
 
 
-async def json_body(request: Request, *, required: bool = True) -> dict[str, Any] | None:
+async def read_body(request: Request) -> bytes:
+    """The raw body, read on the event loop; the route, a plain `def`, then runs in the thread
+    pool with everything else it does (see `provisiond.api.app`)."""
+    return await request.body()
+
+
+def json_object(request: Request, raw: bytes, *, required: bool = True) -> dict[str, Any] | None:
     """The request's JSON object; 415 for other media types, 400 for malformed JSON, for JSON
     nested too deep and for strings no backend can store (`provisiond.graph.text`)."""
-    raw = await request.body()
     if not raw.strip():
         if required:
             raise bad_request("The request body is empty; a JSON object is required.")

@@ -5,6 +5,9 @@
 - path segments that name collections, actions and functions match in any case, and a
   function may be called with `()` (`filterOperators()`);
 - bodies above 4 MiB are refused with 413 before the route reads them;
+- past `max_in_flight` requests being worked on, another is answered at once with 429
+  `TooManyRequests` and `Retry-After`, as Graph throttles, instead of queueing without bound
+  (the SDKs' retry handlers wait that long and send it again);
 - a path or query string holding a NUL (`/users/a%00b`, `$filter=...%00...`) is refused with 400
   before any route sees it: no backend can compare it (`provisiond.graph.text`);
 - an exception that escapes everything still leaves as a Graph envelope (500).
@@ -90,10 +93,15 @@ class TooLarge(Exception):
     pass
 
 
+RETRY_AFTER_SECONDS = 1
+
+
 class GraphProtocolMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_in_flight: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0  # only the event loop's thread changes it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,12 +114,9 @@ class GraphProtocolMiddleware:
         scope["state"] = dict(scope["state"], ids=ids)
         scope["path"] = normalize_path(scope["path"])
         scope["raw_path"] = scope["path"].encode()
-        started = False
 
         async def send_with_ids(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 extra = [
                     (b"request-id", ids.request_id.encode()),
                     (b"client-request-id", ids.client_request_id.encode()),
@@ -123,6 +128,33 @@ class GraphProtocolMiddleware:
         if problem is not None:
             await self._reply(send_with_ids, ids, 400, "BadRequest", problem)
             return
+        if self.in_flight >= self.max_in_flight:
+            await self._reply(
+                send_with_ids,
+                ids,
+                429,
+                "TooManyRequests",
+                f"The service is working on {self.in_flight} requests, its limit; retry after "
+                f"{RETRY_AFTER_SECONDS} second(s).",
+                headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self._handle(scope, receive, send_with_ids, headers, ids)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send_with_ids: Send, headers: dict[str, str], ids: RequestIds
+    ) -> None:
+        started = False
+
+        async def mark_started(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_ids(message)
 
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -143,7 +175,7 @@ class GraphProtocolMiddleware:
             return message
 
         try:
-            await self.app(scope, counting_receive, send_with_ids)
+            await self.app(scope, counting_receive, mark_started)
         except TooLarge:
             if not started:
                 await self._reply(
@@ -158,7 +190,14 @@ class GraphProtocolMiddleware:
             )
 
     @staticmethod
-    async def _reply(send: Send, ids: RequestIds, status: int, code: str, message: str) -> None:
+    async def _reply(
+        send: Send,
+        ids: RequestIds,
+        status: int,
+        code: str,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         body = json.dumps(envelope(ids, code, message)).encode()
         await send(
             {
@@ -167,6 +206,7 @@ class GraphProtocolMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *(headers or []),
                 ],
             }
         )

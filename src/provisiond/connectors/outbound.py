@@ -22,9 +22,9 @@ the IPv4 address they carry, and legacy numeric forms (`127.1`, `2130706433`) as
 resolver makes of them.
 
 Checks happen twice: when an address is given (a clear 400 before anything is saved or sent),
-and when a connection is made (`guarded_resolver` for aiohttp, `guarded_transport` for httpx2),
-so a name whose DNS answer changes later is still held to the policy. The httpx2 transport
-connects to the address it checked, not to the name again.
+and when a connection is made (`guarded_resolver`, for aiohttp, the one HTTP client of every
+SCIM request: the engine's and the probes'), so a name whose DNS answer changes later is still
+held to the policy. aiohttp connects to the address the resolver checked, not to the name again.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpcore2
-import httpx2
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -209,58 +206,3 @@ def guarded_resolver(policy: OutboundPolicy) -> AbstractResolver | None:
     if policy.everything:
         return None
     return _GuardedResolver(policy, aiohttp.DefaultResolver())
-
-
-class _GuardedBackend(httpcore2.NetworkBackend):
-    """httpcore2's socket backend, connecting only to addresses the policy allows, and to the
-    address it checked rather than to the name (a second lookup could answer differently)."""
-
-    def __init__(self, policy: OutboundPolicy, inner: httpcore2.NetworkBackend) -> None:
-        self._policy = policy
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.NetworkStream:
-        try:
-            addresses = self._policy.checked_addresses(host, port)
-        except OutboundRefused:
-            raise
-        except OSError as exc:  # the name did not resolve: an ordinary failed connection
-            raise httpcore2.ConnectError(str(exc)) from exc
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.NetworkStream:
-        raise OutboundRefused("Unix sockets are not a SCIM endpoint.")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def guarded_transport(policy: OutboundPolicy) -> httpx2.HTTPTransport | None:
-    """An httpx2 transport holding every connection to `policy`; None without one.
-
-    httpx2 builds its connection pool itself and takes no network backend, so the pool's
-    backend is swapped after construction (`_pool._network_backend`, stable across httpx
-    releases); `tests/connectors/test_outbound.py` fails if that ever stops working.
-    """
-    if policy.everything:
-        return None
-    transport = httpx2.HTTPTransport(trust_env=False)
-    pool = transport._pool
-    pool._network_backend = _GuardedBackend(policy, pool._network_backend)
-    return transport

@@ -6,17 +6,33 @@ of the three things a person must fix went wrong: reaching the endpoint, the cre
 the endpoint not being SCIM. (What a caller of validateCredentials is told is coarser: see
 `services.synchronization.validate_credentials`.) The connection is held to the operator's
 outbound policy; a refused address raises `connectors.outbound.OutboundRefused`.
+
+Probes use aiohttp, the HTTP client of the engine's SCIM connector (one client library for SCIM
+targets), and are called from synchronous service code through `run_probe`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, TypeVar
 
-import httpx2
+import aiohttp
+from yarl import URL
 
-from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, guarded_transport
+from provisiond.connectors.outbound import (
+    ALLOW_EVERYTHING,
+    OutboundPolicy,
+    OutboundRefused,
+    guarded_resolver,
+)
+
+T = TypeVar("T")
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -46,33 +62,85 @@ def users_url(base_address: str) -> str:
     return f"{path.rstrip('/')}/Users"
 
 
-def probe_get(
-    client: httpx2.Client,
+@dataclass(frozen=True)
+class ProbeResponse:
+    """A whole answer to a probe, read within its time limit."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        """ValueError when the answer is not JSON (UnicodeDecodeError included)."""
+        return json.loads(self.content)
+
+
+@asynccontextmanager
+async def probe_session(
+    secret_token: str | None, timeout: float, outbound: OutboundPolicy
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session for probing a SCIM app, configured as the engine's connector is
+    (`scim_client`): no redirects, no proxy from the environment, every connection held to the
+    outbound policy, `timeout` on each whole request."""
+    headers = {"Accept": "application/scim+json, application/json"}
+    if secret_token:
+        headers["Authorization"] = f"Bearer {secret_token}"
+    connector = aiohttp.TCPConnector(limit=2, resolver=guarded_resolver(outbound))
+    async with aiohttp.ClientSession(
+        connector=connector,
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        trust_env=False,
+    ) as session:
+        yield session
+
+
+async def probe_get(
+    session: aiohttp.ClientSession,
     url: str,
     timeout: float,
+    outbound: OutboundPolicy,
     *,
     params: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> httpx2.Response:
+) -> ProbeResponse:
     """GET from a SCIM app, with the failures every probe (test connection, discovery) reports
-    alike: not answering in time or at all, and refusing the credentials."""
+    alike: not answering in time or at all, and refusing the credentials. A destination the
+    outbound policy refuses raises OutboundRefused."""
     try:
-        response = client.get(url, params=params, headers=headers)
-    except httpx2.TimeoutException:
+        outbound.check_literal(URL(url).host or "")  # the resolver never sees an address
+        async with session.get(url, params=params, allow_redirects=False) as response:
+            answer = ProbeResponse(response.status, await response.read())
+    except OutboundRefused:
+        raise
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, OutboundRefused):
+            raise exc.os_error from None
+        raise _unreachable(url, exc) from None
+    except TimeoutError:  # asyncio's, and aiohttp's connect and read timeouts
         raise ScimConnectionError(
             ConnectionProblem.UNREACHABLE,
             f"The SCIM endpoint {url} did not answer within {timeout:g} seconds.",
         ) from None
-    except httpx2.HTTPError as exc:
-        raise ScimConnectionError(
-            ConnectionProblem.UNREACHABLE, f"The SCIM endpoint {url} could not be reached: {exc}."
-        ) from None
-    if response.status_code in (401, 403):
+    except (aiohttp.ClientError, ValueError) as exc:  # ValueError: a malformed address
+        raise _unreachable(url, exc) from None
+    if answer.status_code in (401, 403):
         raise ScimConnectionError(
             ConnectionProblem.UNAUTHORIZED,
-            f"GET {url} was refused with HTTP {response.status_code}; check SecretToken.",
+            f"GET {url} was refused with HTTP {answer.status_code}; check SecretToken.",
         )
-    return response
+    return answer
+
+
+def _unreachable(url: str, exc: Exception) -> ScimConnectionError:
+    return ScimConnectionError(
+        ConnectionProblem.UNREACHABLE,
+        f"The SCIM endpoint {url} could not be reached: {str(exc) or type(exc).__name__}.",
+    )
+
+
+def run_probe(probe: Coroutine[Any, Any, T]) -> T:
+    """Run a probe to the end from synchronous code (a service method in the API's thread
+    pool): on an event loop of this thread's own, so a slow app holds up only its caller."""
+    return asyncio.run(probe)
 
 
 def test_connection(
@@ -83,13 +151,15 @@ def test_connection(
     outbound: OutboundPolicy = ALLOW_EVERYTHING,
 ) -> None:
     """Raise ScimConnectionError unless the endpoint answers a userName query as SCIM does."""
-    headers = {"Accept": "application/scim+json, application/json"}
-    if secret_token:
-        headers["Authorization"] = f"Bearer {secret_token}"
+    run_probe(_test_connection(base_address, secret_token, timeout, outbound))
+
+
+async def _test_connection(
+    base_address: str, secret_token: str | None, timeout: float, outbound: OutboundPolicy
+) -> None:
     params = {"filter": f'userName eq "{uuid.uuid4()}"'}
-    transport = guarded_transport(outbound)
-    with httpx2.Client(timeout=timeout, follow_redirects=False, transport=transport) as client:
-        response = probe_get(client, users_url(base_address), timeout, params=params, headers=headers)
+    async with probe_session(secret_token, timeout, outbound) as session:
+        response = await probe_get(session, users_url(base_address), timeout, outbound, params=params)
     if response.status_code != 200:
         raise ScimConnectionError(
             ConnectionProblem.NOT_SCIM,

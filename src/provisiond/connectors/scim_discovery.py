@@ -53,24 +53,26 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import httpx2
+import aiohttp
 from pydantic import ValidationError
 from scim2_models import Context, ListResponse, ResourceType, Schema, ScimPolicy
 from scim2_models.annotations import Mutability as ScimMutability
 from scim2_models.resources.schema import Attribute
 
-from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy, guarded_transport
+from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim import (
     DEFAULT_TIMEOUT_SECONDS,
     LIST_RESPONSE,
     ConnectionProblem,
     ScimConnectionError,
     probe_get,
+    probe_session,
+    run_probe,
 )
 from provisiond.graph.enums import DirectoryDefinitionDiscoverabilities as Discoverabilities
 from provisiond.graph.synchronization import DirectoryDefinition, attribute_definition
@@ -154,18 +156,17 @@ def fetch_service_description(
 ) -> ServiceDescription:
     """GET /ResourceTypes and /Schemas (every page), every connection held to the outbound
     policy; ScimConnectionError says what went wrong."""
-    headers = {"Accept": "application/scim+json, application/json"}
-    if secret_token:
-        headers["Authorization"] = f"Bearer {secret_token}"
-    transport = guarded_transport(outbound)
-    with httpx2.Client(
-        timeout=timeout, follow_redirects=False, headers=headers, transport=transport
-    ) as client:
-        resource_types = list(
-            _list(client, endpoint_url(base_address, "ResourceTypes"), ResourceType, timeout)
-        )
+    return run_probe(_fetch(base_address, secret_token, timeout, outbound))
+
+
+async def _fetch(
+    base_address: str, secret_token: str | None, timeout: float, outbound: OutboundPolicy
+) -> ServiceDescription:
+    async with probe_session(secret_token, timeout, outbound) as session:
+        read = _Reader(session, timeout, outbound)
+        resource_types = await read.all(endpoint_url(base_address, "ResourceTypes"), ResourceType)
         try:
-            schemas = list(_list(client, endpoint_url(base_address, "Schemas"), Schema, timeout))
+            schemas = await read.all(endpoint_url(base_address, "Schemas"), Schema)
         except ScimConnectionError as exc:
             exc.answered_as_scim = True  # /ResourceTypes did, so this is a SCIM service's fault
             raise
@@ -192,46 +193,50 @@ def describe(resource_types: list[ResourceType], schemas: list[Schema]) -> Servi
     return ServiceDescription(resource_types, by_urn)
 
 
-def _list(client: httpx2.Client, url: str, model: type[R], timeout: float) -> Iterator[R]:
-    """Every resource of a ListResponse endpoint, following `startIndex` paging."""
-    seen = 0
-    for _ in range(MAX_PAGES):
-        params = {"startIndex": str(seen + 1)} if seen else None
-        page = _page(client, url, model, params, timeout)
-        resources = list(page.resources or [])
-        yield from resources
-        seen += len(resources)
-        if not resources or page.total_results is None or seen >= page.total_results:
-            return
-    raise _not_scim(f"GET {url} kept announcing more results after {MAX_PAGES} pages.")
+@dataclass
+class _Reader:
+    session: aiohttp.ClientSession
+    timeout: float
+    outbound: OutboundPolicy
 
+    async def all(self, url: str, model: type[R]) -> list[R]:
+        """Every resource of a ListResponse endpoint, following `startIndex` paging."""
+        found: list[R] = []
+        for _ in range(MAX_PAGES):
+            params = {"startIndex": str(len(found) + 1)} if found else None
+            page = await self.page(url, model, params)
+            resources = list(page.resources or [])
+            found.extend(resources)
+            if not resources or page.total_results is None or len(found) >= page.total_results:
+                return found
+        raise _not_scim(f"GET {url} kept announcing more results after {MAX_PAGES} pages.")
 
-def _page(
-    client: httpx2.Client, url: str, model: type[R], params: dict[str, str] | None, timeout: float
-) -> ListResponse[R]:
-    response = probe_get(client, url, timeout, params=params)
-    if response.status_code != 200:
-        raise _not_scim(
-            f"GET {url} answered HTTP {response.status_code}; discovery needs the RFC 7644 §4 "
-            "endpoints /ResourceTypes and /Schemas."
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        raise _not_scim(f"GET {url} did not answer with JSON.") from None
-    answered_as_scim = isinstance(body, dict) and LIST_RESPONSE in (body.get("schemas") or [])
-    try:
-        return ListResponse[model].model_validate(  # type: ignore[valid-type, no-any-return]
-            _one_page_when_untold(body), scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=_IGNORE_UNKNOWN
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the body"
-        error = _not_scim(
-            f"GET {url} did not answer with a valid SCIM ListResponse: {where}: {first['msg']}."
-        )
-        error.answered_as_scim = answered_as_scim
-        raise error from None
+    async def page(self, url: str, model: type[R], params: dict[str, str] | None) -> ListResponse[R]:
+        response = await probe_get(self.session, url, self.timeout, self.outbound, params=params)
+        if response.status_code != 200:
+            raise _not_scim(
+                f"GET {url} answered HTTP {response.status_code}; discovery needs the RFC 7644 §4 "
+                "endpoints /ResourceTypes and /Schemas."
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise _not_scim(f"GET {url} did not answer with JSON.") from None
+        answered_as_scim = isinstance(body, dict) and LIST_RESPONSE in (body.get("schemas") or [])
+        try:
+            return ListResponse[model].model_validate(  # type: ignore[valid-type, no-any-return]
+                _one_page_when_untold(body),
+                scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+                scim_policy=_IGNORE_UNKNOWN,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the body"
+            error = _not_scim(
+                f"GET {url} did not answer with a valid SCIM ListResponse: {where}: {first['msg']}."
+            )
+            error.answered_as_scim = answered_as_scim
+            raise error from None
 
 
 def _one_page_when_untold(body: object) -> object:

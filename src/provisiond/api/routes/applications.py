@@ -14,10 +14,11 @@ from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import (
     collection,
     entity,
-    json_body,
+    json_object,
     list_query,
     no_content,
     parse_model,
+    read_body,
     selected_entity,
 )
 from provisiond.api.context import services
@@ -61,12 +62,15 @@ def owns(request: Request, caller: Principal, object_id: str) -> bool:
 
 
 @router.post("/applicationTemplates/{template_id}/instantiate")
-async def instantiate(
-    template_id: str, request: Request, caller: Principal = Depends(authenticate)
+def instantiate(
+    template_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> JSONResponse:
     perm.check(caller, perm.APP_CREATE)
     body = parse_model(
-        InstantiateRequest, await json_body(request), type_name="microsoft.graph.applicationTemplate"
+        InstantiateRequest, json_object(request, raw), type_name="microsoft.graph.applicationTemplate"
     )
     app, sp = services(request).applications.instantiate(template_id, body, caller_as_owner(request, caller))
     return entity(
@@ -87,9 +91,11 @@ def list_applications(request: Request, caller: Principal = Depends(authenticate
 
 
 @router.post("/applications")
-async def create_application(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def create_application(
+    request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> JSONResponse:
     perm.check(caller, perm.APP_CREATE)
-    body = parse_model(ApplicationCreate, await json_body(request), type_name="microsoft.graph.application")
+    body = parse_model(ApplicationCreate, json_object(request, raw), type_name="microsoft.graph.application")
     app = services(request).applications.create_application(body, caller_as_owner(request, caller))
     return entity(request, application_wire(app), context="applications/$entity", status=201)
 
@@ -124,12 +130,12 @@ def list_service_principals(request: Request, caller: Principal = Depends(authen
 
 
 @router.post("/servicePrincipals")
-async def create_service_principal(
-    request: Request, caller: Principal = Depends(authenticate)
+def create_service_principal(
+    request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
 ) -> JSONResponse:
     perm.check(caller, perm.APP_CREATE)
     body = parse_model(
-        ServicePrincipalCreate, await json_body(request), type_name="microsoft.graph.servicePrincipal"
+        ServicePrincipalCreate, json_object(request, raw), type_name="microsoft.graph.servicePrincipal"
     )
     sp = services(request).applications.create_service_principal(body, caller_as_owner(request, caller))
     return entity(request, service_principal_wire(sp), context="servicePrincipals/$entity", status=201)
@@ -175,9 +181,16 @@ def list_owners(object_id: str, request: Request, caller: Principal = Depends(au
 
 @router.post("/applications/{object_id}/owners/$ref")
 @router.post("/servicePrincipals/{object_id}/owners/$ref")
-async def add_owner(object_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+def add_owner(
+    object_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
+) -> Response:
     perm.check(caller, perm.APP_WRITE, owns_target=lambda: owns(request, caller, object_id))
-    ref = parse_model(ReferenceRequest, await json_body(request), type_name="microsoft.graph.directoryObject")
+    ref = parse_model(
+        ReferenceRequest, json_object(request, raw), type_name="microsoft.graph.directoryObject"
+    )
     services(request).applications.add_owner(object_id, ref.object_id())
     return no_content()
 
@@ -212,10 +225,12 @@ def list_assignments(sp_id: str, request: Request, caller: Principal = Depends(a
 
 
 @router.post("/servicePrincipals/{sp_id}/appRoleAssignedTo")
-async def assign(sp_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def assign(
+    sp_id: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> JSONResponse:
     perm.check(caller, perm.ASSIGNMENT_WRITE, owns_target=lambda: owns(request, caller, sp_id))
     body = parse_model(
-        AppRoleAssignmentCreate, await json_body(request), type_name="microsoft.graph.appRoleAssignment"
+        AppRoleAssignmentCreate, json_object(request, raw), type_name="microsoft.graph.appRoleAssignment"
     )
     record = services(request).applications.assign(sp_id, body)
     return entity(

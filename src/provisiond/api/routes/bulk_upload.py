@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
-from provisiond.api.common import api_version
+from provisiond.api.common import api_version, read_body
 from provisiond.api.context import services
 from provisiond.api.routes.synchronization import JOB, _sp_target
 
@@ -26,11 +26,14 @@ def provisioning_logs_location(request: Request, job_id: str) -> str:
 
 
 @router.post(JOB + "/bulkUpload")
-async def bulk_upload(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def bulk_upload(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_BULK_UPLOAD)
     job = services(request).synchronization.job(target.sp, job_id)
-    raw = await request.body()
     services(request).inbound.bulk_upload(job, request.headers.get("content-type", ""), raw)
     return Response(status_code=202, headers={"Location": provisioning_logs_location(request, job["id"])})

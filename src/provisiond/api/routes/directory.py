@@ -14,10 +14,11 @@ from provisiond.api.common import (
     api_version,
     collection,
     entity,
-    json_body,
+    json_object,
     list_query,
     no_content,
     parse_model,
+    read_body,
     selected_entity,
 )
 from provisiond.api.context import services
@@ -85,9 +86,11 @@ def list_users(request: Request, caller: Principal = Depends(authenticate)) -> J
 
 
 @router.post("/users")
-async def create_user(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def create_user(
+    request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> JSONResponse:
     perm.check(caller, perm.USER_WRITE)
-    body = parse_model(UserCreate, await json_body(request), type_name="microsoft.graph.user")
+    body = parse_model(UserCreate, json_object(request, raw), type_name="microsoft.graph.user")
     record = services(request).directory.create_user(body)
     return entity(request, user_wire(record), context="users/$entity", status=201)
 
@@ -100,9 +103,11 @@ def get_user(key: str, request: Request, caller: Principal = Depends(authenticat
 
 
 @router.patch("/users/{key}")
-async def update_user(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+def update_user(
+    key: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> Response:
     perm.check(caller, perm.USER_WRITE)
-    body = parse_model(UserUpdate, await json_body(request), type_name="microsoft.graph.user")
+    body = parse_model(UserUpdate, json_object(request, raw), type_name="microsoft.graph.user")
     services(request).directory.update_user(key, body)
     return no_content()
 
@@ -126,9 +131,13 @@ def get_manager(key: str, request: Request, caller: Principal = Depends(authenti
 
 
 @router.put("/users/{key}/manager/$ref")
-async def set_manager(key: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+def set_manager(
+    key: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> Response:
     perm.check(caller, perm.USER_WRITE)
-    ref = parse_model(ReferenceRequest, await json_body(request), type_name="microsoft.graph.directoryObject")
+    ref = parse_model(
+        ReferenceRequest, json_object(request, raw), type_name="microsoft.graph.directoryObject"
+    )
     services(request).directory.set_manager(key, ref.object_id())
     return no_content()
 
@@ -169,9 +178,11 @@ def list_groups(request: Request, caller: Principal = Depends(authenticate)) -> 
 
 
 @router.post("/groups")
-async def create_group(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def create_group(
+    request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> JSONResponse:
     perm.check(caller, perm.GROUP_WRITE)
-    body = parse_model(GroupCreate, await json_body(request), type_name="microsoft.graph.group")
+    body = parse_model(GroupCreate, json_object(request, raw), type_name="microsoft.graph.group")
     record = services(request).directory.create_group(body)
     return entity(request, group_wire(record), context="groups/$entity", status=201)
 
@@ -184,11 +195,14 @@ def get_group(group_id: str, request: Request, caller: Principal = Depends(authe
 
 
 @router.patch("/groups/{group_id}")
-async def update_group(
-    group_id: str, request: Request, caller: Principal = Depends(authenticate)
+def update_group(
+    group_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     perm.check(caller, perm.GROUP_WRITE)
-    body = parse_model(GroupUpdate, await json_body(request), type_name="microsoft.graph.group")
+    body = parse_model(GroupUpdate, json_object(request, raw), type_name="microsoft.graph.group")
     services(request).directory.update_group(group_id, body)
     return no_content()
 
@@ -210,9 +224,16 @@ def list_members(group_id: str, request: Request, caller: Principal = Depends(au
 
 
 @router.post("/groups/{group_id}/members/$ref")
-async def add_member(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+def add_member(
+    group_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
+) -> Response:
     perm.check(caller, perm.GROUP_MEMBER_WRITE)
-    ref = parse_model(ReferenceRequest, await json_body(request), type_name="microsoft.graph.directoryObject")
+    ref = parse_model(
+        ReferenceRequest, json_object(request, raw), type_name="microsoft.graph.directoryObject"
+    )
     services(request).directory.add_member(group_id, ref.object_id())
     return no_content()
 

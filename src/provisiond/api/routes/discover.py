@@ -20,7 +20,7 @@ DISCOVER = "/schema/directories/{directory_id}/discover"
 
 
 def _discovery(request: Request) -> DiscoveryService:
-    return DiscoveryService(services(request).synchronization, outbound=services(request).outbound)
+    return services(request).discovery
 
 
 # Plain `def` handlers: discovery waits on the app's HTTP answers, so they run in the threadpool.

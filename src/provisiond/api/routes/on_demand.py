@@ -26,11 +26,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
-from provisiond.api.common import json_body, odata_context, parse_model
+from provisiond.api.common import json_object, odata_context, parse_model, read_body
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
 from provisiond.api.routes.synchronization import JOB, _sp_target
@@ -120,23 +119,22 @@ def subject_of(body: ProvisionOnDemandRequest) -> tuple[str, Subject]:
 
 
 def _service(request: Request) -> OnDemandService:
-    # One per app (its rate limiter is in memory); created on the event loop, so never twice.
-    service: OnDemandService | None = getattr(request.app.state, "on_demand", None)
-    if service is None:
-        service = OnDemandService(services(request).synchronization, outbound=services(request).outbound)
-        request.app.state.on_demand = service
-    return service
+    return services(request).on_demand  # one per process: its rate limiter is in memory
 
 
 @router.post(JOB + "/provisionOnDemand")
-async def provision_on_demand(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def provision_on_demand(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> JSONResponse:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     services(request).synchronization.job(target.sp, job_id)  # an unknown job is a 404 first
     body = parse_model(
         ProvisionOnDemandRequest,
-        await json_body(request),
+        json_object(request, raw),
         type_name="microsoft.graph.synchronizationJobApplicationParameters",
     )
     rule_id, subject = subject_of(body)
@@ -145,7 +143,7 @@ async def provision_on_demand(
     else:
         initiator = Initiator(caller.app_id or "", "application")
     service = _service(request)
-    result = await run_in_threadpool(service.provision, target.sp, job_id, rule_id, subject, initiator)
+    result = service.provision(target.sp, job_id, rule_id, subject, initiator)
     key, value = key_value(result)
     return JSONResponse(
         {

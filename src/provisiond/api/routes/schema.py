@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
-from provisiond.api.common import collection, entity, json_body, parse_model
+from provisiond.api.common import collection, entity, json_object, parse_model, read_body
 from provisiond.api.context import services
 from provisiond.api.routes.synchronization import APP, JOB, SP, Target, _app_target, _sp_target
 from provisiond.graph.synchronization import ParseExpressionRequest
@@ -63,12 +63,12 @@ def list_filter_operators(request: Request, caller: Principal = Depends(authenti
     return collection(request, items, context="filterOperators")
 
 
-async def parse_expression_action(
-    request: Request, caller: Principal = Depends(authenticate)
+def parse_expression_action(
+    request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
 ) -> JSONResponse:
     schema = _schema(request, caller)
     body = parse_model(
-        ParseExpressionRequest, await json_body(request), type_name="microsoft.graph.synchronizationSchema"
+        ParseExpressionRequest, json_object(request, raw), type_name="microsoft.graph.synchronizationSchema"
     )
     clock = services(request).synchronization.clock
     return entity(

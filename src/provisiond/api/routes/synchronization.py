@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from provisiond.api import permissions as perm
@@ -17,10 +16,11 @@ from provisiond.api.common import (
     api_version,
     collection,
     entity,
-    json_body,
+    json_object,
     list_query,
     no_content,
     parse_model,
+    read_body,
     selected_entity,
 )
 from provisiond.api.context import services
@@ -135,12 +135,12 @@ def get_synchronization(
 
 
 @router.put(SP)
-async def put_synchronization(
-    sp_id: str, request: Request, caller: Principal = Depends(authenticate)
+def put_synchronization(
+    sp_id: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
 ) -> Response:
     """The entity PUT the SDK generates (reference R4): its `secrets` are merged like a secrets PUT."""
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
-    body = await json_body(request)
+    body = json_object(request, raw)
     assert body is not None
     unknown = set(body) - {"id", "secrets", "jobs", "templates"} - {k for k in body if "@odata." in k}
     if unknown:
@@ -158,7 +158,7 @@ async def put_synchronization(
     secrets = parse_model(
         SecretsPutRequest, {"value": body.get("secrets") or []}, type_name="microsoft.graph.synchronization"
     )
-    await _check_outbound(request, secrets)
+    _check_outbound(request, secrets)
     services(request).synchronization.put_secrets(target.sp, secrets)
     return no_content()
 
@@ -177,23 +177,25 @@ def count_secrets(sp_id: str, request: Request, caller: Principal = Depends(auth
 
 
 @router.put(SP + "/secrets")
-async def put_secrets(sp_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
+def put_secrets(
+    sp_id: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     body = parse_model(
         SecretsPutRequest,
-        await json_body(request),
+        json_object(request, raw),
         type_name="microsoft.graph.synchronizationSecretKeyStringValuePair",
     )
-    await _check_outbound(request, body)
+    _check_outbound(request, body)
     services(request).synchronization.put_secrets(target.sp, body)
     return no_content()
 
 
-async def _check_outbound(request: Request, body: SecretsPutRequest) -> None:
+def _check_outbound(request: Request, body: SecretsPutRequest) -> None:
     """A BaseAddress outside the operator's outbound policy is refused before it is stored
     (resolving its name may take a while, so off the event loop)."""
     pairs = [(p.key.value, p.value) for p in body.value]
-    await run_in_threadpool(check_secrets, services(request).outbound, pairs)
+    check_secrets(services(request).outbound, pairs)
 
 
 # Templates
@@ -264,11 +266,15 @@ def get_app_template(
 
 @router.patch(APP + "/templates/{template_id}")
 @router.put(APP + "/templates/{template_id}")
-async def replace_app_template(
-    app_object_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
+def replace_app_template(
+    app_object_id: str,
+    template_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _app_target(request, caller, app_object_id, perm.SYNC_WRITE)
-    body = await json_body(request)
+    body = json_object(request, raw)
     assert body is not None and target.application_id is not None
     services(request).synchronization.replace_template(target.sp, target.application_id, template_id, body)
     return no_content()
@@ -298,11 +304,15 @@ def get_app_template_schema(
 
 
 @router.put(APP + "/templates/{template_id}/schema")
-async def put_app_template_schema(
-    app_object_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
+def put_app_template_schema(
+    app_object_id: str,
+    template_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _app_target(request, caller, app_object_id, perm.SYNC_WRITE)
-    body = await json_body(request)
+    body = json_object(request, raw)
     assert body is not None and target.application_id is not None
     services(request).synchronization.put_template_schema(target.sp, target.application_id, template_id, body)
     return no_content()
@@ -344,10 +354,12 @@ def count_jobs(sp_id: str, request: Request, caller: Principal = Depends(authent
 
 
 @router.post(SP + "/jobs")
-async def create_job(sp_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def create_job(
+    sp_id: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
+) -> JSONResponse:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     body = parse_model(
-        CreateJobRequest, await json_body(request), type_name="microsoft.graph.synchronizationJob"
+        CreateJobRequest, json_object(request, raw), type_name="microsoft.graph.synchronizationJob"
     )
     job = services(request).synchronization.create_job(target.sp, target.application_id, body)
     return entity(
@@ -359,20 +371,18 @@ async def create_job(sp_id: str, request: Request, caller: Principal = Depends(a
 
 
 @router.post(SP + "/jobs/validateCredentials")
-async def validate_credentials_without_job(
-    sp_id: str, request: Request, caller: Principal = Depends(authenticate)
+def validate_credentials_without_job(
+    sp_id: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     body = parse_model(
-        ValidateCredentialsRequest, await json_body(request), type_name="microsoft.graph.synchronizationJob"
+        ValidateCredentialsRequest, json_object(request, raw), type_name="microsoft.graph.synchronizationJob"
     )
     template_id = body.template_id or "scim"
     sync = services(request).synchronization
     sync.template(target.sp, target.application_id, template_id)
     # Off the event loop: the SCIM app may take its whole time limit to answer.
-    await run_in_threadpool(
-        sync.validate_credentials, target.sp, template_id, body, services(request).outbound
-    )
+    sync.validate_credentials(target.sp, template_id, body, services(request).outbound)
     return no_content()
 
 
@@ -391,12 +401,16 @@ def get_job(
 
 
 @router.patch(JOB)
-async def patch_job(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def patch_job(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_JOB_PATCH)
     body = parse_model(
-        JobPatchRequest, await json_body(request), type_name="microsoft.graph.synchronizationJob"
+        JobPatchRequest, json_object(request, raw), type_name="microsoft.graph.synchronizationJob"
     )
     services(request).synchronization.patch_job(target.sp, job_id, body)
     return no_content()
@@ -430,31 +444,39 @@ def pause_job(
 
 
 @router.post(JOB + "/restart")
-async def restart_job(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def restart_job(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
-    raw = await json_body(request, required=False)
-    body = parse_model(RestartRequest, raw, type_name="microsoft.graph.synchronizationJobRestartCriteria")
+    criteria = json_object(request, raw, required=False)
+    body = parse_model(
+        RestartRequest, criteria, type_name="microsoft.graph.synchronizationJobRestartCriteria"
+    )
     services(request).synchronization.restart(target.sp, job_id, body, caller.describe())
     return no_content()
 
 
 @router.post(JOB + "/validateCredentials")
-async def validate_credentials(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def validate_credentials(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     body = parse_model(
         ValidateCredentialsRequest,
-        await json_body(request, required=False),
+        json_object(request, raw, required=False),
         type_name="microsoft.graph.synchronizationJob",
     )
     sync = services(request).synchronization
     job = sync.job(target.sp, job_id)
-    await run_in_threadpool(
-        sync.validate_credentials, target.sp, job["template_id"], body, services(request).outbound
-    )
+    sync.validate_credentials(target.sp, job["template_id"], body, services(request).outbound)
     return no_content()
 
 
@@ -484,11 +506,15 @@ def get_job_schema(
 
 
 @router.put(JOB + "/schema")
-async def put_job_schema(
-    sp_id: str, job_id: str, request: Request, caller: Principal = Depends(authenticate)
+def put_job_schema(
+    sp_id: str,
+    job_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
 ) -> Response:
     target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
-    body = await json_body(request)
+    body = json_object(request, raw)
     assert body is not None
     services(request).synchronization.put_job_schema(target.sp, job_id, body)
     return no_content()
