@@ -17,7 +17,8 @@ from tests.api.helpers import assert_graph_error, store_snapshot
 from tests.conftest import LiveServer, run_server
 
 from provisiond.api.app import create_app
-from provisiond.api.auth import mint_token
+from provisiond.api.auth import TokenVerifier, mint_token
+from provisiond.api.errors import GraphError
 from provisiond.config import Settings
 
 SCOPES = "User.ReadWrite.All"
@@ -72,6 +73,49 @@ def test_invalid_claims_are_401(
     )
     error = assert_graph_error(_get(sqlite_server, token), 401, "InvalidAuthenticationToken")
     assert message in error["message"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("exp_type", ["a string", True, None])
+def test_a_token_whose_exp_is_not_a_time_is_401(settings: Settings, exp_type: object) -> None:
+    verifier = TokenVerifier(settings)
+    token = jwt.encode(_claims(settings, exp=exp_type), settings.hs256_secret(), algorithm="HS256")
+    with pytest.raises(GraphError) as refused:
+        verifier.verify(token)
+    assert refused.value.status == 401
+
+
+def test_an_accepted_token_is_remembered_only_until_it_expires(settings: Settings) -> None:
+    clock = _Clock()
+    verifier = TokenVerifier(settings, now=clock)
+    token = jwt.encode(_claims(settings, exp=int(clock.now) + 60), settings.hs256_secret(), algorithm="HS256")
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # remembered, not verified again
+    clock.now += 60 + 30  # exp plus the 30 s of clock skew: still accepted
+    assert verifier.verify(token) is first
+    clock.now += 1
+    with pytest.raises(GraphError) as refused:
+        verifier.verify(token)
+    assert refused.value.status == 401 and "expired" in refused.value.message
+
+
+def test_a_token_not_yet_valid_on_the_verifiers_clock_is_401(settings: Settings) -> None:
+    clock = _Clock()
+    token = jwt.encode(
+        _claims(settings, nbf=int(clock.now) + 100), settings.hs256_secret(), algorithm="HS256"
+    )
+    with pytest.raises(GraphError) as refused:
+        TokenVerifier(settings, now=clock).verify(token)
+    assert "not yet valid" in refused.value.message
+    clock.now += 100
+    assert TokenVerifier(settings, now=clock).verify(token).scopes == frozenset({SCOPES})
 
 
 def test_bad_signature_is_401(sqlite_server: LiveServer) -> None:
