@@ -11,7 +11,13 @@ from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import entity
 from provisiond.api.context import services
-from provisiond.api.routes.synchronization import APP, JOB, SP, _app_target, _sp_target
+from provisiond.api.routes.synchronization import (
+    JOB,
+    _context_root,
+    _sp_target,
+    _target,
+    on_both_parents,
+)
 from provisiond.services.discovery import DiscoveryService
 
 router = APIRouter()
@@ -39,39 +45,16 @@ def discover_job_directory(
     )
 
 
-@router.post(SP + "/templates/{template_id}" + DISCOVER)
-def discover_sp_template_directory(
-    sp_id: str,
-    template_id: str,
-    directory_id: str,
-    request: Request,
-    caller: Principal = Depends(authenticate),
+@on_both_parents(router, "POST", "/templates/{template_id}" + DISCOVER)
+def discover_template_directory(
+    template_id: str, directory_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_DISCOVER)
+    target = _target(request, caller, perm.SYNC_DISCOVER)
     directory = _discovery(request).discover_template_directory(
         target.sp, target.application_id, template_id, directory_id
     )
     return entity(
         request,
         directory,
-        context=f"servicePrincipals('{sp_id}')/synchronization/templates('{template_id}')/schema/directories/$entity",
-    )
-
-
-@router.post(APP + "/templates/{template_id}" + DISCOVER)
-def discover_app_template_directory(
-    app_object_id: str,
-    template_id: str,
-    directory_id: str,
-    request: Request,
-    caller: Principal = Depends(authenticate),
-) -> JSONResponse:
-    target = _app_target(request, caller, app_object_id, perm.SYNC_DISCOVER)
-    directory = _discovery(request).discover_template_directory(
-        target.sp, target.application_id, template_id, directory_id
-    )
-    return entity(
-        request,
-        directory,
-        context=f"applications('{app_object_id}')/synchronization/templates('{template_id}')/schema/directories/$entity",
+        context=_context_root(request, target) + f"/templates('{template_id}')/schema/directories/$entity",
     )

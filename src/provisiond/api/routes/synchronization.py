@@ -4,7 +4,8 @@ and the template routes under `/applications/{id}/synchronization`."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -27,6 +28,7 @@ from provisiond.api.context import services
 from provisiond.api.errors import GraphError
 from provisiond.graph.base import format_datetime
 from provisiond.graph.enums import metadata_key_for_version
+from provisiond.graph.job_state import status_wire
 from provisiond.graph.odata import evaluate
 from provisiond.graph.synchronization import (
     CreateJobRequest,
@@ -82,6 +84,29 @@ def _app_target(
     return Target(request, sp, application)
 
 
+def _target(request: Request, caller: Principal, requirement: perm.Requirement) -> Target:
+    """The target of a route registered under both parents (`on_both_parents`), from its path."""
+    params = request.path_params
+    if "sp_id" in params:
+        return _sp_target(request, caller, params["sp_id"], requirement)
+    return _app_target(request, caller, params["app_object_id"], requirement)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def on_both_parents(router: APIRouter, method: str, suffix: str) -> Callable[[Handler], Handler]:
+    """Register a handler under the service principal's and the application's synchronization
+    (Graph serves templates under both); the handler finds its target with `_target`."""
+
+    def register(handler: Handler) -> Handler:
+        for root in (SP, APP):
+            router.add_api_route(root + suffix, handler, methods=[method])
+        return handler
+
+    return register
+
+
 def _context_root(request: Request, target: Target) -> str:
     if request.url.path.split("/")[2] == "applications":
         return f"applications('{target.application_id}')/synchronization"
@@ -97,7 +122,7 @@ def job_wire(job: dict[str, Any]) -> dict[str, Any]:
             "interval": job["schedule_interval"],
             "state": job["schedule_state"],
         },
-        "status": job["status"],
+        "status": status_wire(job["status"]),
         "synchronizationJobSettings": job["settings"],
     }
 
@@ -110,12 +135,6 @@ def template_wire(request: Request, template: dict[str, Any]) -> dict[str, Any]:
         for entry in template.get("metadata") or []
     ]
     return out
-
-
-def _not_implemented(what: str, issue: str) -> NotImplementedYet:
-    return NotImplementedYet(
-        f"{what} is not implemented in this version of provisiond; it arrives with {issue}."
-    )
 
 
 # The synchronization entity and its secrets
@@ -218,23 +237,14 @@ def _templates_list(request: Request, target: Target) -> JSONResponse:
     )
 
 
-@router.get(SP + "/templates")
-def list_sp_templates(
-    sp_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    return _templates_list(request, _sp_target(request, caller, sp_id, perm.SYNC_READ))
+@on_both_parents(router, "GET", "/templates")
+def list_templates(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    return _templates_list(request, _target(request, caller, perm.SYNC_READ))
 
 
-@router.get(APP + "/templates")
-def list_app_templates(
-    app_object_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    return _templates_list(request, _app_target(request, caller, app_object_id, perm.SYNC_READ))
-
-
-@router.get(SP + "/templates/$count")
-def count_sp_templates(sp_id: str, request: Request, caller: Principal = Depends(authenticate)) -> Response:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_READ)
+@on_both_parents(router, "GET", "/templates/$count")
+def count_templates(request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    target = _target(request, caller, perm.SYNC_READ)
     return PlainTextResponse(
         str(len(services(request).synchronization.templates(target.sp, target.application_id)))
     )
@@ -250,18 +260,11 @@ def _template(request: Request, target: Target, template_id: str) -> JSONRespons
     )
 
 
-@router.get(SP + "/templates/{template_id}")
-def get_sp_template(
-    sp_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
+@on_both_parents(router, "GET", "/templates/{template_id}")
+def get_template(
+    template_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    return _template(request, _sp_target(request, caller, sp_id, perm.SYNC_READ), template_id)
-
-
-@router.get(APP + "/templates/{template_id}")
-def get_app_template(
-    app_object_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    return _template(request, _app_target(request, caller, app_object_id, perm.SYNC_READ), template_id)
+    return _template(request, _target(request, caller, perm.SYNC_READ), template_id)
 
 
 @router.patch(APP + "/templates/{template_id}")
@@ -289,18 +292,11 @@ def _template_schema(request: Request, target: Target, template_id: str) -> JSON
     )
 
 
-@router.get(SP + "/templates/{template_id}/schema")
-def get_sp_template_schema(
-    sp_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
+@on_both_parents(router, "GET", "/templates/{template_id}/schema")
+def get_template_schema(
+    template_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    return _template_schema(request, _sp_target(request, caller, sp_id, perm.SYNC_READ), template_id)
-
-
-@router.get(APP + "/templates/{template_id}/schema")
-def get_app_template_schema(
-    app_object_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    return _template_schema(request, _app_target(request, caller, app_object_id, perm.SYNC_READ), template_id)
+    return _template_schema(request, _target(request, caller, perm.SYNC_READ), template_id)
 
 
 @router.put(APP + "/templates/{template_id}/schema")
@@ -578,33 +574,29 @@ def get_job_directory(
     )
 
 
-@router.get(SP + "/templates/{template_id}/schema/directories")
+@on_both_parents(router, "GET", "/templates/{template_id}/schema/directories")
 def list_template_directories(
-    sp_id: str, template_id: str, request: Request, caller: Principal = Depends(authenticate)
+    template_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_READ)
+    target = _target(request, caller, perm.SYNC_READ)
     template = services(request).synchronization.template(target.sp, target.application_id, template_id)
     return _directories(
         request,
         template["schema"],
-        f"servicePrincipals('{sp_id}')/synchronization/templates('{template['id']}')/schema/directories",
+        _context_root(request, target) + f"/templates('{template['id']}')/schema/directories",
     )
 
 
-@router.get(SP + "/templates/{template_id}/schema/directories/{directory_id}")
+@on_both_parents(router, "GET", "/templates/{template_id}/schema/directories/{directory_id}")
 def get_template_directory(
-    sp_id: str,
-    template_id: str,
-    directory_id: str,
-    request: Request,
-    caller: Principal = Depends(authenticate),
+    template_id: str, directory_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_READ)
+    target = _target(request, caller, perm.SYNC_READ)
     template = services(request).synchronization.template(target.sp, target.application_id, template_id)
     return entity(
         request,
         _directory(template["schema"], directory_id),
-        context=f"servicePrincipals('{sp_id}')/synchronization/templates('{template['id']}')/schema/directories/$entity",
+        context=_context_root(request, target) + f"/templates('{template['id']}')/schema/directories/$entity",
     )
 
 
@@ -615,13 +607,9 @@ def _not_built(name: str, requirement: perm.Requirement, message: str) -> Any:
     """A route that exists in Graph and answers 501 here, after the same checks a real call gets."""
 
     def handler(request: Request, caller: Principal = Depends(authenticate)) -> Response:
-        params = request.path_params
-        if "sp_id" in params:
-            target = _sp_target(request, caller, params["sp_id"], requirement)
-        else:
-            target = _app_target(request, caller, params["app_object_id"], requirement)
-        if "job_id" in params:
-            services(request).synchronization.job(target.sp, params["job_id"])
+        target = _target(request, caller, requirement)
+        if "job_id" in request.path_params:
+            services(request).synchronization.job(target.sp, request.path_params["job_id"])
         raise NotImplementedYet(message)
 
     return handler
@@ -631,12 +619,9 @@ _NO_CODE_GRANT = (
     "acquireAccessToken (the OAuth authorization-code grant) is not supported: provisiond's SCIM targets use a bearer "
     "SecretToken, and Graph has deprecated this action."
 )
-for _root in (SP, APP):
-    router.add_api_route(
-        _root + "/acquireAccessToken",
-        _not_built("acquireAccessToken", perm.SYNC_WRITE, _NO_CODE_GRANT),
-        methods=["POST"],
-    )
+on_both_parents(router, "POST", "/acquireAccessToken")(
+    _not_built("acquireAccessToken", perm.SYNC_WRITE, _NO_CODE_GRANT)
+)
 
 _NO_PING_SHAPE = (
     "Ping() is not implemented: Graph declares this beta function (returning Edm.String) but does not document "
