@@ -54,7 +54,7 @@ import yarl
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from provisiond.api.app import build_scheduler, create_app
+from provisiond.api.app import create_app
 from provisiond.api.auth import mint_token
 from provisiond.clock import SystemClock
 from provisiond.config import Settings
@@ -66,6 +66,7 @@ from provisiond.engine.scheduler import Scheduler
 from provisiond.graph.directory import USER_LIST_PROPERTIES
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import compile_schema
+from provisiond.runtime import build_scheduler
 from provisiond.store import engine_state
 from provisiond.store.changelog import last_seq
 from provisiond.store.db import Database

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 import uvicorn
 
-from provisiond.config import DEFAULT_PORT, Settings
+from provisiond.config import ADMIN_SCOPES, DEFAULT_PORT, Settings
 
 if TYPE_CHECKING:
     from provisiond.store.db import Database
@@ -35,13 +36,6 @@ DatabaseUrl = Annotated[
     ),
 ]
 
-ADMIN_SCOPES = (
-    "Synchronization.ReadWrite.All User.ReadWrite.All Group.ReadWrite.All GroupMember.ReadWrite.All "
-    "Directory.ReadWrite.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All AuditLog.Read.All "
-    "SynchronizationData-User.Upload"
-)
-APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
-
 
 @app.command()
 def serve(
@@ -51,17 +45,40 @@ def serve(
     port: Annotated[int, typer.Option(envvar="PROVISIOND_PORT", help="TCP port.")] = DEFAULT_PORT,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler",
+            help="Run no cycles here (an API tier beside `provisiond worker`s); "
+            "also PROVISIOND_SCHEDULER=off.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(envvar="PROVISIOND_WORKERS", help="API processes; more than 1 needs PostgreSQL."),
+    ] = 1,
     log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "info",
 ) -> None:
-    """Apply migrations and serve the Graph API."""
-    from provisiond.api.app import build_scheduler, create_app
+    """Apply migrations and serve the Graph API, and run the jobs unless --no-scheduler.
+
+    `--workers N` runs N API processes on one port (PostgreSQL only).
+    """
     from provisiond.clock import SystemClock
 
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _line_buffered()
+    if workers < 1:
+        _fail(f"--workers {workers}: at least 1")
+    settings = _settings(
+        data_dir=data_dir, database_url=database_url, scheduler=False if no_scheduler else None
+    )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = open_database(settings)
-    clock = SystemClock()
-    application = create_app(settings, db, clock, scheduler=build_scheduler(settings, db, clock))
+    db = _open_database(settings)
+    if workers > 1 and not db.is_postgresql:
+        db.dispose()
+        _fail(
+            f"--workers {workers} needs PostgreSQL (--database-url postgresql+psycopg://...): "
+            "on SQLite one process serves best"
+        )
     base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     typer.echo(f"provisiond is serving the Graph API at {base}/v1.0 and {base}/beta")
     typer.echo(f"  database: {_redacted(settings.resolved_database_url)}")
@@ -70,9 +87,58 @@ def serve(
     typer.echo(
         f'  try it:       curl -H "Authorization: Bearer $(provisiond token{data_flag})" {base}/v1.0/users'
     )
+    if workers > 1:
+        db.dispose()
+        _serve_processes(settings, host, port, workers, log_level)
+        return
+    from provisiond.api.app import create_app
+    from provisiond.runtime import build_runtime
+
+    runtime = build_runtime(settings, db, SystemClock(), scheduler=settings.scheduler)
+    engine = runtime.scheduler
+    typer.echo(
+        f"  scheduler:    {engine.owner}"
+        if engine is not None
+        else "  scheduler:    off (--no-scheduler): this process runs no cycles"
+    )
+    application = create_app(settings, db, runtime.clock, scheduler=engine, domain=runtime.services)
     config = uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on")
     GracefulServer(config).run()
     db.dispose()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+    """uvicorn's supervisor with `workers` processes, each built by `provisiond.asgi:create`
+    from the environment set here, each with its own scheduler unless it is turned off.
+
+    Refused on SQLite (the caller checks): SQLite lets one writer in at a time across all
+    processes, so N processes would queue on the file's lock (busy timeouts, `database is
+    locked` under load) instead of adding throughput, and it has no LISTEN/NOTIFY, so a change
+    written by one process would wake the schedulers of the others only at their next poll.
+    On PostgreSQL every process migrates under an advisory lock (one migrates, the others find
+    the schema current), jobs are shared through leases, and NOTIFY wakes every scheduler.
+    """
+    import os
+
+    settings.hs256_secret()  # the keys exist before any child reads them
+    settings.secrets_encryption_key()
+    os.environ.update(
+        {
+            "PROVISIOND_DATA_DIR": str(settings.data_dir.absolute()),
+            "PROVISIOND_DATABASE_URL": settings.resolved_database_url,
+            "PROVISIOND_SCHEDULER": "on" if settings.scheduler else "off",
+        }
+    )
+    typer.echo(f"  processes:    {workers}, {'each with' if settings.scheduler else 'no'} scheduler")
+    uvicorn.run(
+        "provisiond.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        lifespan="on",
+    )
 
 
 @app.command()
@@ -84,12 +150,13 @@ def worker(
     """Run the scheduler alone (no API): more workers on one PostgreSQL database share the jobs."""
     import threading
 
-    from provisiond.api.app import build_scheduler
     from provisiond.clock import SystemClock
+    from provisiond.runtime import build_scheduler
 
+    _line_buffered()
     settings = _settings(data_dir=data_dir, database_url=database_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = open_database(settings)
+    db = _open_database(settings)
     scheduler = build_scheduler(settings, db, SystemClock())
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,7 +165,8 @@ def worker(
     typer.echo(
         f"provisiond worker {scheduler.owner} is running jobs from {_redacted(settings.resolved_database_url)}"
     )
-    done.wait()
+    while not done.wait(0.5):  # a timed wait: a signal delivered to another thread is seen too
+        pass
     scheduler.stop()
     db.dispose()
 
@@ -136,6 +204,7 @@ def token(
     Administrator, with every permission the API knows).
     """
     from provisiond.api.auth import mint_token
+    from provisiond.api.permissions import APPLICATION_ADMINISTRATOR
 
     settings = _settings(data_dir=data_dir)
     if scopes is None and roles is None:
@@ -231,38 +300,20 @@ def _settings(**overrides: Any) -> Settings:
         _fail(str(exc))
 
 
-def open_database(settings: Settings) -> Database:
-    """The migrated database, its tenant checked against the settings; on failure one line says
-    what failed (the password shown as ***) and the command exits 1."""
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+def _open_database(settings: Settings) -> Database:
+    """The migrated database; on failure one line says what failed and the command exits 1."""
+    from provisiond.runtime import StartupError, open_database
 
-    from provisiond.store.db import Database, TenantMismatch, describe_error
+    try:
+        return open_database(settings)
+    except StartupError as exc:
+        _fail(str(exc))
 
-    url = settings.resolved_database_url
-    try:
-        shown = _redacted(url)
-    except ArgumentError:
-        _fail(
-            "the database URL cannot be parsed; expected e.g. postgresql+psycopg://user@host/db "
-            "or sqlite+pysqlite:///path/provisiond.db"
-        )
-    try:
-        db = Database(url)
-    except NoSuchModuleError:
-        _fail(
-            f"cannot use the database {shown}: the scheme '{shown.split('://', 1)[0]}' is not supported "
-            "(use postgresql+psycopg or sqlite+pysqlite)"
-        )
-    except (ArgumentError, ImportError, OSError) as exc:
-        _fail(f"cannot use the database {shown}: {describe_error(exc, url)}")
-    try:
-        db.check_tenant(settings.tenant_id)  # the first connection: fails before migrations log
-        db.migrate()
-        db.tenant_id(settings.tenant_id)
-    except TenantMismatch as exc:
-        db.dispose()
-        _fail(f"cannot serve the database {shown}: {exc}")
-    except (SQLAlchemyError, OSError) as exc:
-        db.dispose()
-        _fail(f"cannot open the database {shown}: {describe_error(exc, url)}")
-    return db
+
+def _line_buffered() -> None:
+    """Each line out at once, also into a file or pipe: the start-up lines (the scheduler's
+    owner id) must reach a log file when they are printed, not when a buffer fills."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)

@@ -9,6 +9,9 @@ several machines sharing one PostgreSQL database agree on them.
 with that `tid`, and job ids embed it. Unset, a new database gets `DEFAULT_TENANT_ID`, a fixed
 GUID that `provisiond token` and `provisiond demo` also use, so they work with no configuration.
 
+`scheduler` (`PROVISIOND_SCHEDULER`, on by default): off, `provisiond serve` runs the API alone
+and no cycles, for an API tier in front of `provisiond worker` processes.
+
 `outbound_allow` (`PROVISIOND_OUTBOUND_ALLOW`) lists the networks and host names jobs may reach;
 unset or empty, everything (see `provisiond.connectors.outbound` for the syntax).
 """
@@ -25,6 +28,12 @@ DEFAULT_PORT = 7493
 DEFAULT_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
 LOCAL_ISSUER = "https://sts.provisiond.local/"
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# The delegated permissions of the administrator token `provisiond token` and the demo mint.
+ADMIN_SCOPES = (
+    "Synchronization.ReadWrite.All User.ReadWrite.All Group.ReadWrite.All GroupMember.ReadWrite.All "
+    "Directory.ReadWrite.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All AuditLog.Read.All "
+    "SynchronizationData-User.Upload"
+)
 
 
 def default_data_dir() -> Path:
@@ -44,6 +53,9 @@ class Settings:
     poll_seconds: float = 1.0
     tenant_id: str | None = None  # None: the database's, DEFAULT_TENANT_ID for a new one
     outbound_allow: str | None = None  # None or empty: every destination
+    scheduler: bool = True  # False: an API process that runs no cycles (`serve --no-scheduler`)
+    # Requests the API works on at once; more get 429 with Retry-After (DESIGN invariant 9).
+    max_requests_in_flight: int = 64
 
     def __post_init__(self) -> None:
         if self.tenant_id is not None:
@@ -71,6 +83,12 @@ class Settings:
             else None,
             "tenant_id": env.get("PROVISIOND_TENANT_ID") or None,
             "outbound_allow": env.get("PROVISIOND_OUTBOUND_ALLOW"),
+            "scheduler": parse_switch("PROVISIOND_SCHEDULER", env["PROVISIOND_SCHEDULER"])
+            if env.get("PROVISIOND_SCHEDULER")
+            else None,
+            "max_requests_in_flight": int(env["PROVISIOND_MAX_REQUESTS_IN_FLIGHT"])
+            if env.get("PROVISIOND_MAX_REQUESTS_IN_FLIGHT")
+            else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
@@ -102,6 +120,16 @@ class Settings:
         from cryptography.fernet import Fernet
 
         return _data_dir_key(self.data_dir, "secrets.key", lambda: Fernet.generate_key().decode())
+
+
+def parse_switch(name: str, value: str) -> bool:
+    """on/off, true/false, yes/no, 1/0 (as the command line's --flag/--no-flag take them)."""
+    text = value.strip().lower()
+    if text in ("1", "true", "t", "yes", "y", "on"):
+        return True
+    if text in ("0", "false", "f", "no", "n", "off"):
+        return False
+    raise ValueError(f"{name} {value!r} is neither on nor off")
 
 
 def canonical_tenant_id(value: str) -> str:

@@ -14,9 +14,10 @@ from sqlalchemy import Table
 from tests.api.helpers import make_app, make_job, make_user
 from tests.conftest import LiveServer, ScimTarget, run_server
 
-from provisiond.api.app import build_scheduler, create_app
+from provisiond.api.app import create_app
 from provisiond.clock import Clock, ManualClock, SystemClock
 from provisiond.config import Settings
+from provisiond.runtime import build_scheduler
 from provisiond.store import engine_state
 from provisiond.store.db import Database
 

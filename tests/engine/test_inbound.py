@@ -26,8 +26,8 @@ from tests.api.bulk_examples import (
 from tests.api.helpers import make_app, make_job, make_user
 from tests.conftest import LiveServer
 
-from provisiond.api.app import build_scheduler
 from provisiond.clock import SystemClock
+from provisiond.runtime import build_scheduler
 from provisiond.store import engine_state
 from provisiond.store.tables import directory_changes, escrows, inbound_records, provisioning_logs, users
 

@@ -7,24 +7,18 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from provisiond.api.auth import TokenVerifier
-from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
-from provisiond.services.applications import ApplicationService
-from provisiond.services.directory import DirectoryService
-from provisiond.services.inbound import InboundService
-from provisiond.services.logs import LogService
-from provisiond.services.synchronization import SynchronizationService
+from provisiond.runtime import DomainServices
 
 
-@dataclass
-class Services:
-    directory: DirectoryService
-    applications: ApplicationService
-    synchronization: SynchronizationService
-    inbound: InboundService
-    logs: LogService
+@dataclass(kw_only=True)
+class Services(DomainServices):
+    """The domain services the runtime builds, and what only HTTP needs: the token verifier."""
+
     verifier: TokenVerifier
-    tenant_id: str
-    outbound: OutboundPolicy = ALLOW_EVERYTHING  # where jobs, validateCredentials and discover may connect
+
+    @classmethod
+    def of(cls, domain: DomainServices, verifier: TokenVerifier) -> Services:
+        return cls(**domain.as_fields(), verifier=verifier)
 
 
 def services(request: Request) -> Services:
