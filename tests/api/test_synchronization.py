@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from tests.api.helpers import SyncPaths, assert_graph_error, make_app, make_job, store_snapshot
 from tests.conftest import LiveServer, ScimTarget, free_port
 
+from provisiond.graph.job_state import status_from_wire, status_wire
 from provisiond.graph.synchronization import SynchronizationJob
 from provisiond.store import synchronization as sync_repo
 from provisiond.store.db import Database
@@ -87,12 +88,16 @@ def lite(sqlite_server: LiveServer) -> Provisioned:
 
 
 def job_row(db: Database, job_id: str) -> dict[str, Any]:
+    """The job's row, its typed status read as Graph's synchronizationStatus."""
     with db.read() as conn:
         row = conn.execute(select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().one()
-        return dict(row)
+        return {**row, "status": status_wire(row["status"])}
 
 
 def set_job_row(db: Database, job_id: str, **values: Any) -> None:
+    """Set columns; a status is given in Graph's shape and stored as the typed status."""
+    if "status" in values:
+        values["status"] = status_from_wire(values["status"])
     with db.transaction() as conn:
         conn.execute(update(sync_jobs).where(sync_jobs.c.id == job_id).values(**values))
 

@@ -17,6 +17,7 @@ from tests.conftest import LiveServer, ScimTarget, run_server
 from provisiond.api.app import create_app
 from provisiond.clock import Clock, ManualClock, SystemClock
 from provisiond.config import Settings
+from provisiond.graph.job_state import status_wire
 from provisiond.runtime import build_scheduler
 from provisiond.store import engine_state
 from provisiond.store.db import Database
@@ -105,10 +106,11 @@ class Provisioned:
             ]
 
     def job_row(self) -> dict[str, Any]:
+        """The job's row, its typed status read as Graph's synchronizationStatus."""
         with self.server.db.read() as conn:
             row = engine_state.get_job(conn, self.job_id)
         assert row is not None
-        return row
+        return {**row, "status": status_wire(row["status"])}
 
     def ended(self) -> str | None:
         last = self.job_row()["status"].get("lastExecution")

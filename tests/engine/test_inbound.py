@@ -27,6 +27,7 @@ from tests.api.helpers import make_app, make_job, make_user
 from tests.conftest import LiveServer
 
 from provisiond.clock import SystemClock
+from provisiond.graph.job_state import status_wire
 from provisiond.runtime import build_scheduler
 from provisiond.store import engine_state
 from provisiond.store.tables import directory_changes, escrows, inbound_records, provisioning_logs, users
@@ -64,10 +65,11 @@ class Inbound:
         return self.job()
 
     def job(self) -> dict[str, Any]:
+        """The job's row, its typed status read as Graph's synchronizationStatus."""
         with self.server.db.read() as conn:
             row = engine_state.get_job(conn, self.job_id)
         assert row is not None
-        return row
+        return {**row, "status": status_wire(row["status"])}
 
     def user(self, employee_id: str) -> dict[str, Any]:
         found = self.users(employee_id)

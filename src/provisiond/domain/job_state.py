@@ -83,6 +83,7 @@ class Execution:
     began: datetime
     ended: datetime
     error: JobError | None = None
+    activity_identifier: str | None = None
     entitled: int = 0
     entitled_for_provisioning: int = 0
     escrowed: int = 0

@@ -11,6 +11,7 @@ from provisiond.clock import Clock
 from provisiond.connectors.directory import Assignments, DirectorySource
 from provisiond.connectors.scim_client import ScimClient
 from provisiond.connectors.scim_requests import ScimFormat
+from provisiond.domain.job_state import Execution, ExecutionResult, JobError
 from provisiond.engine.policy import EngineSettings
 from provisiond.mapping.flows import CompiledSchema
 from provisiond.store import engine_state as state
@@ -61,26 +62,23 @@ class Counters:
     reference_failures: int = 0
 
     def execution(
-        self, state: str, began: datetime, ended: datetime, error: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        from provisiond.graph.base import format_datetime
-
-        return {
-            "activityIdentifier": None,
-            "countEntitled": self.entitled,
-            "countEntitledForProvisioning": self.entitled,
-            "countEscrowed": self.escrowed,
-            "countEscrowedRaw": self.escrowed + self.reference_failures,
-            "countExported": self.exported,
-            "countExports": self.exports_expected,
-            "countImported": self.imported,
-            "countImportedDeltas": self.imported_deltas,
-            "countImportedReferenceDeltas": self.imported_reference_deltas,
-            "error": error,
-            "state": state,
-            "timeBegan": format_datetime(began),
-            "timeEnded": format_datetime(ended),
-        }
+        self, result: ExecutionResult, began: datetime, ended: datetime, error: JobError | None
+    ) -> Execution:
+        return Execution(
+            result=result,
+            began=began,
+            ended=ended,
+            error=error,
+            entitled=self.entitled,
+            entitled_for_provisioning=self.entitled,
+            escrowed=self.escrowed,
+            escrowed_raw=self.escrowed + self.reference_failures,
+            exported=self.exported,
+            exports=self.exports_expected,
+            imported=self.imported,
+            imported_deltas=self.imported_deltas,
+            imported_reference_deltas=self.imported_reference_deltas,
+        )
 
 
 @dataclass

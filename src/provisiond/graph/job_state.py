@@ -11,8 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisiond.domain.job_state import Execution, JobError, JobStatus, Progress, Quarantine, Schedule
+from provisiond.domain.job_state import (
+    Execution,
+    ExecutionResult,
+    JobError,
+    JobStatus,
+    Progress,
+    Quarantine,
+    Schedule,
+    StatusCode,
+    entry_counts,
+)
 from provisiond.graph.base import format_datetime, format_duration
+from provisiond.graph.synchronization import (
+    SynchronizationError,
+    SynchronizationStatus,
+    SynchronizationTaskExecution,
+)
 
 # The object types of the connector data store as synchronizedEntryCountByType names them.
 ENTRY_TYPES = {"User": "user", "Group": "group"}
@@ -44,7 +59,7 @@ def execution_wire(execution: Execution | None) -> dict[str, Any] | None:
     if execution is None:
         return None
     return {
-        "activityIdentifier": None,
+        "activityIdentifier": execution.activity_identifier,
         "countEntitled": execution.entitled,
         "countEntitledForProvisioning": execution.entitled_for_provisioning,
         "countEscrowed": execution.escrowed,
@@ -99,3 +114,68 @@ def schedule_wire(schedule: Schedule) -> dict[str, Any]:
         "interval": format_duration(schedule.interval),
         "state": schedule.state.value,
     }
+
+
+def status_from_wire(body: dict[str, Any]) -> JobStatus:
+    """A synchronizationStatus body (validated by Graph's model) as the domain's JobStatus: the
+    inverse of `status_wire`, for callers that hold Graph's shape (tests, imports)."""
+    wire = SynchronizationStatus.model_validate(body)
+    return JobStatus(
+        code=StatusCode(wire.code.value),
+        successive_failures=wire.count_successive_complete_failures,
+        escrows_pruned=wire.escrows_pruned,
+        last_execution=_execution(wire.last_execution),
+        last_successful_execution=_execution(wire.last_successful_execution),
+        last_successful_execution_with_exports=_execution(wire.last_successful_execution_with_exports),
+        progress=tuple(
+            Progress(p.completed_units, p.total_units, p.progress_observation_date_time, p.units or "objects")
+            for p in wire.progress
+        ),
+        quarantine=None
+        if wire.quarantine is None
+        else Quarantine(
+            reason=wire.quarantine.reason.value,
+            error=_error(wire.quarantine.error),
+            current_began=wire.quarantine.current_began,
+            next_attempt=wire.quarantine.next_attempt,
+            series_began=wire.quarantine.series_began,
+            series_count=wire.quarantine.series_count,
+        ),
+        steady_state_first_achieved=wire.steady_state_first_achieved_time,
+        steady_state_last_achieved=wire.steady_state_last_achieved_time,
+        entry_counts=entry_counts(
+            {
+                _ENTRY_TYPE_OF.get(pair.key or "", pair.key or ""): pair.value
+                for pair in wire.synchronized_entry_count_by_type
+            }
+        ),
+        troubleshooting_url=wire.troubleshooting_url,
+    )
+
+
+_ENTRY_TYPE_OF = {name: kind for kind, name in ENTRY_TYPES.items()}
+
+
+def _error(error: SynchronizationError | None) -> JobError | None:
+    return None if error is None else JobError(error.code, error.message, error.tenant_actionable)
+
+
+def _execution(execution: SynchronizationTaskExecution | None) -> Execution | None:
+    if execution is None:
+        return None
+    return Execution(
+        result=ExecutionResult(execution.state.value),
+        began=execution.time_began,
+        ended=execution.time_ended,
+        error=_error(execution.error),
+        activity_identifier=execution.activity_identifier,
+        entitled=execution.count_entitled,
+        entitled_for_provisioning=execution.count_entitled_for_provisioning,
+        escrowed=execution.count_escrowed,
+        escrowed_raw=execution.count_escrowed_raw,
+        exported=execution.count_exported,
+        exports=execution.count_exports,
+        imported=execution.count_imported,
+        imported_deltas=execution.count_imported_deltas,
+        imported_reference_deltas=execution.count_imported_reference_deltas,
+    )

@@ -44,6 +44,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from provisiond.clock import Clock
+from provisiond.domain.job_state import StatusCode
 from provisiond.graph.text import BadText, load_json
 from provisiond.services.errors import BadRequest, TooManyRequests
 from provisiond.store import engine_state
@@ -200,7 +201,7 @@ class InboundService:
             if current is None:  # deleted meanwhile
                 raise BadRequest(f"The synchronization job '{job['id']}' no longer exists.")
             repo.stage(conn, job["id"], rows)
-            quarantined = (current["status"] or {}).get("code") == "Quarantine"
+            quarantined = current["status"].code is StatusCode.Quarantine
             if current["schedule_state"] == "Active" and not quarantined:
                 due = current["cycle_due_at"]
                 if due is None or due > now:

@@ -1,7 +1,10 @@
 """Synchronization use cases: templates, jobs and their lifecycle, schema, secrets, credentials.
 
 Job lifecycle (reference §9 and DESIGN invariant 4): start, pause and restart commit their
-state change before returning and are idempotent, since the Graph SDK retries POSTs.
+state change before returning and are idempotent, since the Graph SDK retries POSTs. The
+transitions themselves (schedule, status code, quarantine, next cycle) are the domain's
+(provisiond.domain.job_state); this service reads the job, applies one and writes it back with
+the restart's other effects in the same transaction.
 
 - start: schedule Active, a cycle due now, a quarantine cleared; status NotRun until the first
   cycle completes, Active after.
@@ -30,6 +33,7 @@ from sqlalchemy import Connection
 from provisiond.clock import Clock
 from provisiond.connectors import scim
 from provisiond.connectors.outbound import OutboundRefused
+from provisiond.domain.job_state import JobState, JobStatus, ScheduleState
 from provisiond.engine.policy import InvalidSetting, check_setting
 from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
 from provisiond.graph.synchronization import (
@@ -38,7 +42,6 @@ from provisiond.graph.synchronization import (
     RestartRequest,
     SecretsPutRequest,
     SynchronizationSchema,
-    SynchronizationStatus,
     SynchronizationTemplate,
     ValidateCredentialsRequest,
 )
@@ -49,6 +52,7 @@ from provisiond.services.schema_validation import validate_schema
 from provisiond.store import engine_state
 from provisiond.store import synchronization as repo
 from provisiond.store.db import Database
+from provisiond.store.job_state import job_state
 from provisiond.store.secretbox import SecretBox
 
 Record = dict[str, Any]
@@ -177,7 +181,7 @@ class SynchronizationService:
             "schedule_interval": DEFAULT_INTERVAL,
             "schedule_state": "Disabled",
             "schedule_expiration": None,
-            "status": SynchronizationStatus.initial().to_wire(),
+            "status": JobStatus.initial(),
             "settings": templates.default_job_settings(template["id"]),
             # The job takes its own copy: later template changes reach it only through a schema reset.
             "schema": {**copy.deepcopy(template["schema"]), "id": job_id},
@@ -235,7 +239,7 @@ class SynchronizationService:
                     state = body.schedule.state
                     if state is None:
                         raise BadRequest("schedule.state cannot be null.", code="RequestParameterInvalid")
-                    values.update(self._state_values(job, state.value))
+                    values.update(self._state_values(job, ScheduleState(state.value)))
             if body.synchronization_job_settings is not None:
                 _check_settings(body.synchronization_job_settings)
                 values["settings"] = _merged_settings(job["settings"], body.synchronization_job_settings)
@@ -245,23 +249,25 @@ class SynchronizationService:
     def start(self, sp: Record, job_id: str) -> None:
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
-            repo.update_job(conn, job["id"], self._state_values(job, "Active"))
+            repo.update_job(conn, job["id"], self._state_values(job, ScheduleState.Active))
 
     def pause(self, sp: Record, job_id: str) -> None:
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
-            repo.update_job(conn, job["id"], self._state_values(job, "Paused"))
+            repo.update_job(conn, job["id"], self._state_values(job, ScheduleState.Paused))
 
-    def _state_values(self, job: Record, state: str) -> dict[str, Any]:
+    def _state_values(self, job: Record, state: ScheduleState) -> dict[str, Any]:
         """Column values for a schedule state: Active (start: a cycle due now, quarantine
-        cleared), Paused (kept progress, no cycles) or Disabled (no cycles)."""
-        status = copy.deepcopy(job["status"])
-        if state == "Active":
-            status["quarantine"] = None
-            status["code"] = _running_code(status)
-            return {"schedule_state": "Active", "status": status, "cycle_due_at": self.clock.now()}
-        status["code"] = "Paused"
-        return {"schedule_state": state, "status": status, "cycle_due_at": None}
+        cleared), Paused (kept progress, no cycles) or Disabled (no cycles); the transitions
+        are the domain's (provisiond.domain.job_state)."""
+        before = job_state(job)
+        if state is ScheduleState.Active:
+            after = before.started(self.clock.now())
+        elif state is ScheduleState.Paused:
+            after = before.paused()
+        else:
+            after = before.disabled()
+        return _all_values(after)
 
     def restart(self, sp: Record, job_id: str, body: RestartRequest, requested_by: str) -> Scope:
         """Apply the reset scopes to the engine's state in one transaction (see the module doc).
@@ -274,10 +280,14 @@ class SynchronizationService:
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             repo.record_restart(conn, job["id"], int(scope), now, requested_by)
-            status = copy.deepcopy(job["status"])
+            after = job_state(job).restarted(
+                now,
+                escrows=bool(scope & Scope.Escrows),
+                quarantine=bool(scope & Scope.QuarantineState),
+                force_deletes=bool(scope & Scope.ForceDeletes),
+            )
             values: dict[str, Any] = {
-                "schedule_state": "Active",
-                "cycle_due_at": now,
+                **_all_values(after),
                 "generation": job["generation"] + 1,
                 # A full pass from the first object, whatever the flags (see the module doc).
                 "initial_cursor": None if inbound.is_inbound(job["template_id"]) else {"phase": "users"},
@@ -287,7 +297,6 @@ class SynchronizationService:
                 engine_state.cds_clear(conn, job["id"])
             if scope & Scope.Escrows:
                 engine_state.escrows_clear(conn, job["id"])
-                status["escrowsPruned"] = False
             if scope & Scope.Watermark:
                 values["watermark"] = None
             # Held deletes run on ForceDeletes; otherwise they are planned again and re-counted.
@@ -295,13 +304,6 @@ class SynchronizationService:
             engine_state.staged_set_state(conn, job["id"], ("held", "planned"), target_state)
             if scope & Scope.ForceDeletes:
                 engine_state.deletion_exports_clear(conn, job["id"])
-            if scope & Scope.QuarantineState or (
-                scope & Scope.ForceDeletes
-                and (status.get("quarantine") or {}).get("reason") == "TooManyDeletes"
-            ):
-                status["quarantine"] = None
-            status["code"] = "Quarantine" if status.get("quarantine") else _running_code(status)
-            values["status"] = status
             inbound.on_restart(conn, job, now)
             repo.update_job(conn, job["id"], values)
         return scope
@@ -464,8 +466,13 @@ def _merged_settings(current: list[Record], changes: list[Any]) -> list[Record]:
     return list(merged.values())
 
 
-def _running_code(status: Record) -> str:
-    return "Active" if status.get("lastSuccessfulExecution") or status.get("lastExecution") else "NotRun"
+def _all_values(state: JobState) -> dict[str, Any]:
+    """The columns a start, pause or restart sets, whether or not they change."""
+    return {
+        "schedule_state": state.schedule.state.value,
+        "status": state.status,
+        "cycle_due_at": state.next_cycle,
+    }
 
 
 def _job(conn: Any, sp: Record, job_id: str, *, for_update: bool = False) -> Record:

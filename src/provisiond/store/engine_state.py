@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
 
+from provisiond.domain.job_state import StatusCode
 from provisiond.store.db import Database
 from provisiond.store.tables import (
     connector_data_store,
@@ -141,7 +142,7 @@ def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> in
     ids = [
         row.id
         for row in conn.execute(query)
-        if (row.status or {}).get("code") != "Quarantine"
+        if row.status.code is not StatusCode.Quarantine
         and (row.cycle_due_at is None or row.cycle_due_at > due)
     ]
     if ids:

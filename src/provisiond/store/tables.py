@@ -26,6 +26,8 @@ from sqlalchemy import (
     text,
 )
 
+from provisiond.store.job_state import JobStatusColumn
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -224,7 +226,8 @@ sync_jobs = Table(
     Column("schedule_interval", String(64), nullable=False),
     Column("schedule_state", String(16), nullable=False),
     Column("schedule_expiration", TS),
-    Column("status", JSON, nullable=False),
+    # The typed JobStatus as versioned JSON (store/job_state.py).
+    Column("status", JobStatusColumn(), nullable=False),
     Column("settings", JSON, nullable=False),
     # NULL means the template's schema; a PUT stores the customised one here.
     Column("schema", JSON),
