@@ -20,6 +20,12 @@ first cycle over everything). Then:
   times, a user's jobTitle is changed through the Graph API while the job runs, and the
   target is polled (GET /Users?filter=userName eq "...", every 20 ms) until it shows the new
   title; the time from before the PATCH to the first poll that sees it. p50 and p95.
+- cycles per change (`--fanout-jobs`, default 1 and 20 jobs): a fresh service per count, a
+  directory of `--fanout-users` users in groups of 50, N jobs (SyncAll off) each with one group
+  assigned, all past their initial cycle; then `--fanout-changes` times one user of the first
+  job's group gets a new jobTitle (PATCH /users/{id}), and after `--fanout-window` seconds
+  (debounce 0.5 s + tick 1 s + the cycle) the jobs whose last cycle began since are counted.
+  Only the first job's scope holds the user, so 1 is the figure to expect whatever N is.
 Results: printed, and written to bench/results/incremental.json. Asserts nothing on time.
 """
 
@@ -144,6 +150,61 @@ def measure_size(users: int, args: argparse.Namespace, latency: bool) -> dict[st
     return figures
 
 
+def fanout(job_count: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Cycles started across `job_count` jobs by one change in the first job's scope."""
+    members = 50
+    with scim_target() as target, provisiond(args.database_url) as service:
+        directory = seed_directory(service.db, args.fanout_users, job_count, members)
+        client = service.client
+        jobs: list[Job] = []
+        for index in range(job_count):
+            job = create_job(service, target)
+            secrets = {"BaseAddress": target.url, "SecretToken": target.token, "SyncAll": "false"}
+            client.put(
+                f"/servicePrincipals/{job.sp_id}/synchronization/secrets",
+                json={"value": [{"key": k, "value": v} for k, v in secrets.items()]},
+            ).raise_for_status()
+            client.post(
+                f"/servicePrincipals/{job.sp_id}/appRoleAssignedTo",
+                json={
+                    "principalId": directory.group_ids[index],
+                    "resourceId": job.sp_id,
+                    "appRoleId": "00000000-0000-0000-0000-000000000000",
+                },
+            ).raise_for_status()
+            job.start()
+            jobs.append(job)
+
+        def began(job: Job) -> str | None:
+            # Through the Graph API: the wire shape, whatever the store keeps.
+            response = client.get(job.url)
+            response.raise_for_status()
+            execution = response.json()["status"].get("lastExecution")
+            return str(execution["timeBegan"]) if execution else None
+
+        for job in jobs:
+            wait_for(lambda job=job: began(job) is not None, 600, "the initial cycle")
+
+        def quiet() -> bool:
+            return all(not job.row()["lease_owner"] for job in jobs)
+
+        time.sleep(args.fanout_window)  # whatever the set-up's own changes woke has run
+        wait_for(quiet, 600, "every job to finish")
+        counts: list[int] = []
+        for change in range(args.fanout_changes):
+            before = [began(job) for job in jobs]
+            change_title(job=jobs[0], user_id=directory.user_ids[change % members], title=f"Fan-out {change}")
+            time.sleep(args.fanout_window)
+            wait_for(quiet, 600, "every job to finish")
+            counts.append(sum(began(job) != previous for job, previous in zip(jobs, before, strict=True)))
+    return {
+        "jobs": job_count,
+        "changes": len(counts),
+        "cycles_per_change": statistics.mean(counts),
+        "cycles_by_change": counts,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -159,10 +220,23 @@ def main() -> None:
     parser.add_argument(
         "--latency-all-sizes", action="store_true", help="measure latency at every size, not only the largest"
     )
+    parser.add_argument("--fanout-jobs", type=int, nargs="*", default=[1, 20], help="job counts; none: skip")
+    parser.add_argument("--fanout-users", type=int, default=1000)
+    parser.add_argument("--fanout-changes", type=int, default=5)
+    parser.add_argument(
+        "--fanout-window", type=float, default=3.0, help="seconds a change is given to wake jobs"
+    )
+    parser.add_argument("--skip-sizes", action="store_true", help="only the cycles-per-change figures")
     add_preseed_argument(parser, "cds")
     add_common_arguments(parser)
     args = parser.parse_args()
 
+    fanouts = {str(n): fanout(n, args) for n in args.fanout_jobs}
+    if args.skip_sizes:
+        report(
+            "incremental", command_line(), {"environment": environment(args.database_url), "fanout": fanouts}
+        )
+        return
     sizes = sorted(args.sizes)
     results = [measure_size(n, args, args.latency_all_sizes or n == sizes[-1]) for n in sizes]
     smallest, largest = results[0], results[-1]
@@ -177,6 +251,7 @@ def main() -> None:
             "members_per_group": args.members,
             "by_size": {str(r["users"]): r for r in results},
             f"ratio_{largest['users']}_over_{smallest['users']}": ratio,
+            "fanout": fanouts,
             "targets": {
                 "incremental_ratio_le_1_5": ratio <= 1.5,
                 "change_to_target_p50_le_2s": all(

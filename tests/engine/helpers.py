@@ -129,14 +129,24 @@ class Provisioned:
         return dict(wait_for(done, timeout, "a cycle to finish"))
 
     def wait_idle(self, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait until the job has caught up with the change log and nothing is running."""
+        """Wait until the job has caught up with every change that concerns it and nothing is
+        running. A change that touches no object of its scope does not wake it (engine.wakeups):
+        the job stays behind the log for those until its interval, and is idle all the same."""
+        from provisiond.engine.wakeups import jobs_to_wake
         from provisiond.store.changelog import last_seq
 
+        secrets = self.client.get(f"{self.sync}/secrets").json()["value"]
+        sync_all = any(s["key"] == "SyncAll" and str(s["value"]).lower() == "true" for s in secrets)
+
         def caught_up() -> dict[str, Any] | None:
+            row = self.job_row()
             with self.server.db.read() as conn:
                 head = last_seq(conn)
-            row = self.job_row()
-            if row["watermark"] is not None and row["watermark"] >= head and row["lease_owner"] is None:
+                watermark = row["watermark"]
+                behind = watermark is not None and bool(
+                    jobs_to_wake(conn, -1, head, {self.job_id: (self.sp_id, watermark)}, lambda _: sync_all)
+                )
+            if row["watermark"] is not None and not behind and row["lease_owner"] is None:
                 due = row["cycle_due_at"]
                 if due is None or due > self.clock.now() + timedelta(seconds=5):
                     return row

@@ -6,9 +6,9 @@ the lease is renewed while the cycle runs, and a process that dies simply stops 
 another takes the job over once the lease expires.
 
 A cycle is due right after start and restart, `schedule.interval` after the previous one,
-and — unlike Entra's fixed 40 minutes — about a second after a directory change: every tick
-compares the change log's head with each active job's watermark. `notify()` wakes the loop
-at once for changes made in this process; on PostgreSQL a `LISTEN` thread
+and — unlike Entra's fixed 40 minutes — about a second after a directory change that can touch
+the job's scope (`engine.wakeups`): every tick weighs the changes since the last one.
+`notify()` wakes the loop at once for changes made in this process; on PostgreSQL a `LISTEN` thread
 (`store.notifications`) calls it for changes and starts committed by other processes too.
 """
 
@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from provisiond.clock import Clock
-from provisiond.engine.cycle import CycleRunner
+from provisiond.engine import wakeups
+from provisiond.engine.cycle import CycleRunner, JobSecrets
 from provisiond.engine.policy import EngineSettings
 from provisiond.engine.status import StatusWriter
 from provisiond.store import changelog, notifications
 from provisiond.store import engine_state as state
+from provisiond.store import wakeups as wakeups_store
 from provisiond.store.db import Database
 
 log = logging.getLogger("provisiond.engine")
@@ -144,13 +146,31 @@ class Scheduler:
             return state.claim_due_job(conn, self.owner, now, now + self.lease)
 
     def _bring_forward_changed_jobs(self) -> None:
+        """The jobs the changes since the last look can touch become due (engine.wakeups); on
+        the first look, each job weighs every change past its watermark."""
         with self.db.read() as conn:
             head = changelog.last_seq(conn)
         if head == self._seen_seq:
             return
-        with self.db.transaction() as conn:
-            state.mark_active_jobs_due(conn, self.clock.now() + self.debounce, head)
+        self._wake_touched(self._seen_seq, head)
         self._seen_seq = head
+
+    def _wake_touched(self, after: int, head: int, job_id: str | None = None) -> None:
+        with self.db.transaction() as conn:
+            jobs = wakeups_store.active_jobs_behind(conn, head)
+            if job_id is not None:
+                jobs = {job_id: jobs[job_id]} if job_id in jobs else {}
+            touched = wakeups.jobs_to_wake(conn, after, head, jobs, self._sync_all)
+            if touched:
+                state.mark_active_jobs_due(conn, self.clock.now() + self.debounce, head, only=touched)
+
+    def _sync_all(self, service_principal_id: str) -> bool:
+        """Whether the job syncs all users and groups (its SyncAll secret); when that cannot be
+        read, True: waking a job is always safe."""
+        try:
+            return JobSecrets(self.runner.secrets(service_principal_id)).flag("SyncAll")
+        except Exception:
+            return True
 
     async def _run(self, job: dict[str, Any]) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(job["id"]))
@@ -168,9 +188,15 @@ class Scheduler:
                     state.release_lease(conn, job["id"], self.owner, {})
             except Exception as exc:  # the lease expires by itself
                 log.error("could not release the lease of job %s: %s", job["id"], _one_line(exc))
-            # Changes that arrived during an initial cycle were seen but not acted on (the job had
-            # no watermark yet): compare the change log with the new watermark again.
-            self._seen_seq = -1
+            # Changes that arrived during the cycle were seen by the ticks but not acted on for
+            # this job (during an initial cycle it has no watermark yet; a running cycle's end
+            # sets its next due time): weigh the changes past its new watermark now.
+            try:
+                with self.db.read() as conn:
+                    head = changelog.last_seq(conn)
+                self._wake_touched(-1, head, job["id"])
+            except Exception as exc:  # the interval heartbeat reconciles it
+                log.error("could not look at the changes for job %s: %s", job["id"], _one_line(exc))
             self.notify()
 
     def _failed(self, job: dict[str, Any], began: datetime, exc: Exception) -> None:

@@ -126,8 +126,11 @@ def next_due(conn: Connection) -> datetime | None:
     return min(times, default=None)
 
 
-def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> int:
-    """Bring forward the next cycle of active jobs whose watermark is behind the change log.
+def mark_active_jobs_due(
+    conn: Connection, due: datetime, behind_seq: int, only: Iterable[str] | None = None
+) -> int:
+    """Bring forward the next cycle of active jobs whose watermark is behind the change log
+    (`only`: of these jobs, those a change can touch).
 
     Quarantined jobs keep their reduced retry schedule; jobs in an initial cycle pick the
     changes up in the incremental cycle that follows.
@@ -139,6 +142,8 @@ def mark_active_jobs_due(conn: Connection, due: datetime, behind_seq: int) -> in
             sync_jobs.c.watermark < behind_seq,
         )
     )
+    if only is not None:
+        query = query.where(sync_jobs.c.id.in_(list(only)))
     ids = [
         row.id
         for row in conn.execute(query)
