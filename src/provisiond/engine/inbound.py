@@ -45,7 +45,7 @@ from sqlalchemy import Boolean, Connection, String
 
 from provisiond.clock import Clock
 from provisiond.engine.context import Counters, CycleStopped, deletes_in_window, ensure_still_running
-from provisiond.engine.logs import LogEntry, modified_properties
+from provisiond.engine.logs import LogEntry, modified_properties, new_entry
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
 from provisiond.graph.directory import UserUpdate
@@ -103,6 +103,10 @@ class InboundContext:
     @property
     def job_id(self) -> str:
         return str(self.job["id"])
+
+    @property
+    def service_principal_id(self) -> str:
+        return str(self.job["service_principal_id"])
 
 
 @dataclass
@@ -735,16 +739,7 @@ class InboundCycle:
     def _entry(self, ctx: InboundContext, external_id: str, plan: Plan | None, now: datetime) -> LogEntry:
         source = plan.source if plan else {}
         name = source.get("displayName") or source.get("userName")
-        entry = LogEntry(
-            job_id=ctx.job_id,
-            service_principal_id=str(ctx.job["service_principal_id"]),
-            cycle_id=ctx.cycle_id,
-            source_id=external_id,
-            source_type=USER,
-            source_display_name=str(name) if name else None,
-            started=now,
-            target_type=USER,
-        )
+        entry = new_entry(ctx, now, USER, external_id, str(name) if name else None, target_type=USER)
         if plan is None:
             return entry
         entry.step(

@@ -7,6 +7,11 @@ information, and the properties that changed, old and new.
 What happens to an object later in the same cycle (the deletion guard holding or running its
 planned disable, an update of its manager or members) is a continuation: its steps are folded
 into the object's entry of that cycle (`merge_records`) rather than written as a second entry.
+
+Every entry begins in `new_entry`, whoever writes it (outbound cycles, provision on demand,
+inbound cycles): the job, service principal and cycle come from the caller's scope. The wire
+shapes are built from the stored records only at the edge: graph/provisioning.py
+(provisioningObjectSummary) and api/routes/on_demand.py (provisionOnDemand's record).
 """
 
 from __future__ import annotations
@@ -14,9 +19,47 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 STEP_TYPES = ("import", "scoping", "matching", "processing", "referenceResolution", "export")
+
+
+class EntryScope(Protocol):
+    """Whose entries they are: an outbound or inbound cycle's context, or an on-demand call's."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def service_principal_id(self) -> str: ...
+    @property
+    def cycle_id(self) -> str: ...
+
+
+def new_entry(
+    scope: EntryScope,
+    started: datetime,
+    source_type: str,
+    source_id: str,
+    source_display_name: str | None,
+    *,
+    target_type: str,
+    target_id: str | None = None,
+    target_display_name: str | None = None,
+) -> LogEntry:
+    """The entry of one object in this scope, begun at `started`: skipped, action other and no
+    steps until the caller records what happens."""
+    return LogEntry(
+        job_id=scope.job_id,
+        service_principal_id=scope.service_principal_id,
+        cycle_id=scope.cycle_id,
+        source_id=source_id,
+        source_type=source_type,
+        source_display_name=source_display_name,
+        started=started,
+        target_type=target_type,
+        target_id=target_id,
+        target_display_name=target_display_name,
+    )
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 from provisiond.connectors import scim_requests as shapes
 from provisiond.connectors.scim_client import ScimError
 from provisiond.engine.context import CycleContext
-from provisiond.engine.logs import LogEntry, modified_properties
+from provisiond.engine.logs import LogEntry, modified_properties, new_entry
 from provisiond.engine.policy import escrow_retry_at
 from provisiond.mapping.flows import CompiledObjectMapping
 
@@ -123,14 +123,12 @@ class ObjectProcessor:
         self, object_type: str, source_id: str, display: str | None, cds: dict[str, Any] | None
     ) -> LogEntry:
         mapping = mapping_for(self.ctx, object_type)
-        return LogEntry(
-            job_id=self.ctx.job_id,
-            service_principal_id=self.ctx.service_principal_id,
-            cycle_id=self.ctx.cycle_id,
-            source_id=source_id,
-            source_type=object_type,
-            source_display_name=display,
-            started=self.ctx.clock.now(),
+        return new_entry(
+            self.ctx,
+            self.ctx.clock.now(),
+            object_type,
+            source_id,
+            display,
             target_type=mapping.target_object if mapping else RESOURCE[object_type],
             target_id=cds["target_id"] if cds else None,
             target_display_name=display,

@@ -46,7 +46,7 @@ from provisiond.engine.cycle import (
     resolve_references,
     scim_client_for,
 )
-from provisiond.engine.logs import LogEntry
+from provisiond.engine.logs import LogEntry, new_entry
 from provisiond.engine.objects import USER, ObjectProcessor, Outcome, enrich, mapping_for
 from provisiond.engine.policy import EngineSettings
 from provisiond.mapping.flows import CompiledSchema, MappingError, compile_schema
@@ -298,14 +298,12 @@ def _unprocessed_log(
     or gone from the directory while the rule does not delete)."""
     display = (source or {}).get("userPrincipalName") or (source or {}).get("displayName")
     mapping = mapping_for(ctx, object_type)
-    log = LogEntry(
-        job_id=ctx.job_id,
-        service_principal_id=ctx.service_principal_id,
-        cycle_id=ctx.cycle_id,
-        source_id=source_id,
-        source_type=object_type,
-        source_display_name=display or (managed or {}).get("display_name"),
-        started=ctx.clock.now(),
+    log = new_entry(
+        ctx,
+        ctx.clock.now(),
+        object_type,
+        source_id,
+        display or (managed or {}).get("display_name"),
         target_type=mapping.target_object if mapping else object_type,
         target_id=managed["target_id"] if managed else None,
         target_display_name=display,
@@ -338,14 +336,12 @@ def _job_failure(
     ctx = call.ctx
     display = (source or {}).get("userPrincipalName") or (source or {}).get("displayName")
     mapping = mapping_for(ctx, object_type)
-    log = LogEntry(
-        job_id=ctx.job_id,
-        service_principal_id=ctx.service_principal_id,
-        cycle_id=ctx.cycle_id,
-        source_id=source_id,
-        source_type=object_type,
-        source_display_name=display,
-        started=ctx.clock.now(),
+    log = new_entry(
+        ctx,
+        ctx.clock.now(),
+        object_type,
+        source_id,
+        display,
         target_type=mapping.target_object if mapping else object_type,
         target_display_name=display,
     )
