@@ -20,15 +20,14 @@ from provisiond.connectors.scim_requests import (
     disable_operations,
     flatten_resource,
     format_for_base_address,
-    group_query_params,
     group_resource,
     manager_operations,
+    match_query_params,
     member_operations,
     parse_path,
     patch_body,
     update_operations,
     user_filter,
-    user_query_params,
     user_resource,
 )
 
@@ -329,8 +328,8 @@ def test_member_changes_are_batched_by_count_adds_first() -> None:
 
 def test_filters_escape_quotes_and_backslashes() -> None:
     assert user_filter("userName", 'we"ird\\name') == 'userName eq "we\\"ird\\\\name"'
-    assert user_query_params("externalId", "x") == {"filter": 'externalId eq "x"'}
-    assert group_query_params('Sales "EU"') == {
+    assert match_query_params("externalId", "x") == {"filter": 'externalId eq "x"'}
+    assert match_query_params("displayName", 'Sales "EU"', group=True) == {
         "filter": 'displayName eq "Sales \\"EU\\""',
         "excludedAttributes": "members",
     }
@@ -516,7 +515,7 @@ def test_user_filter_finds_exactly_the_user_whose_name_has_a_quote_and_a_backsla
     tricky = f'{stem}"odd\\name'
     for user_name in (tricky, f"{stem}odd\\name", f'{stem}"odd'):
         _create_user(scim, {"userName": user_name})
-    response = scim.get("/Users", params=user_query_params("userName", tricky))
+    response = scim.get("/Users", params=match_query_params("userName", tricky))
     assert response.status_code == 200, response.text
     assert [user["userName"] for user in response.json()["Resources"]] == [tricky]
 
@@ -525,7 +524,7 @@ def test_group_query_finds_the_group_by_display_name_without_members(scim: httpx
     name = f'Sales "{uuid.uuid4().hex[:8]}"'
     group_id = _create(scim, "Groups", group_resource({"displayName": name}))
     _patch(scim, "Groups", group_id, member_operations([_create_user(scim)], [], DEFAULT)[0])
-    response = scim.get("/Groups", params=group_query_params(name))
+    response = scim.get("/Groups", params=match_query_params("displayName", name, group=True))
     assert response.status_code == 200, response.text
     resources = response.json()["Resources"]
     assert [(g["id"], "members" in g) for g in resources] == [(group_id, False)]

@@ -28,7 +28,6 @@ from provisiond.graph.odata import (
     ResourceQuerySpec,
     StartsWith,
     apply_select,
-    context_select_suffix,
     decode_skiptoken,
     encode_skiptoken,
     evaluate,
@@ -546,11 +545,6 @@ def test_without_select_the_default_set_is_returned() -> None:
 def test_without_select_or_default_everything_is_returned() -> None:
     bare = ResourceQuerySpec(type_name="microsoft.graph.group", properties=("id",))
     assert apply_select(OBJ, None, bare) == OBJ
-
-
-def test_context_select_suffix() -> None:
-    assert context_select_suffix(["displayName", "id"]) == "(displayName,id)"
-    assert context_select_suffix(None) == ""
 
 
 # --- paging ----------------------------------------------------------------------------------

@@ -7,13 +7,13 @@ names attribute mappings use. Reads come in pages and id batches, never the whol
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import RowMapping
 
+from provisiond.graph.base import camel_name
 from provisiond.store import changelog
 from provisiond.store import directory as repo
 from provisiond.store.db import Database
@@ -34,18 +34,12 @@ class Assignments:
     roles: dict[str, list[str]] = field(default_factory=dict)
 
 
-@functools.cache
-def _camel(column: str) -> str:
-    first, *rest = column.split("_")
-    return first + "".join(part.title() for part in rest)
-
-
 _USER_SKIP = {"upn_key", "manager_id", "deleted_date_time"}
 _GROUP_SKIP = {"deleted_date_time"}
 
 
 def user_source(row: Mapping[str, Any] | RowMapping) -> SourceObject:
-    obj = {_camel(k): v for k, v in row.items() if k not in _USER_SKIP}
+    obj = {camel_name(k): v for k, v in row.items() if k not in _USER_SKIP}
     obj["objectId"] = row["id"]
     obj["manager"] = row["manager_id"]
     obj["isDeleted"] = row["deleted_date_time"] is not None
@@ -53,7 +47,7 @@ def user_source(row: Mapping[str, Any] | RowMapping) -> SourceObject:
 
 
 def group_source(row: Mapping[str, Any] | RowMapping) -> SourceObject:
-    obj = {_camel(k): v for k, v in row.items() if k not in _GROUP_SKIP}
+    obj = {camel_name(k): v for k, v in row.items() if k not in _GROUP_SKIP}
     obj["objectId"] = row["id"]
     obj["isDeleted"] = row["deleted_date_time"] is not None
     return obj

@@ -413,14 +413,13 @@ def user_filter(attribute: str, value: str) -> str:
     return f"{attribute} eq {filter_literal(value)}"
 
 
-def user_query_params(attribute: str, value: str) -> dict[str, str]:
-    """Query parameters of GET /Users matching on one attribute."""
-    return {"filter": user_filter(attribute, value)}
-
-
-def group_query_params(display_name: str) -> dict[str, str]:
-    """Query parameters of GET /Groups matching on displayName; members are excluded, as Entra does."""
-    return {"filter": user_filter("displayName", display_name), "excludedAttributes": "members"}
+def match_query_params(attribute: str, value: str, *, group: bool = False) -> dict[str, str]:
+    """Query parameters of GET /Users or /Groups matching on one attribute; a group is read
+    without its members, as Entra does."""
+    params = {"filter": user_filter(attribute, value)}
+    if group:
+        params["excludedAttributes"] = "members"
+    return params
 
 
 # --- reading back -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ wire forms below.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,20 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
+
+
+@functools.cache
+def camel_name(column: str) -> str:
+    """The Graph property name of a snake_case column or field (`user_principal_name` →
+    `userPrincipalName`)."""
+    first, *rest = column.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def valid_upn(upn: str) -> bool:
+    """A userPrincipalName Graph accepts: `local@domain`, both parts present, no space."""
+    local, at, domain = upn.partition("@")
+    return bool(at and local and domain) and " " not in upn
 
 
 def _is_annotation(key: object) -> bool:

@@ -182,12 +182,6 @@ class SynchronizationMetadata(GraphEnum):
     ConfigurationFields = "ConfigurationFields"
 
 
-class SynchronizationDisposition(GraphEnum):
-    Normal = "Normal"
-    Discard = "Discard"
-    Escrow = "Escrow"
-
-
 class ScopeOperatorType(GraphEnum):
     Binary = "Binary"
     Unary = "Unary"
@@ -263,21 +257,6 @@ class ObjectMappingMetadata(GraphEnum):
     IsCustomerDefined = "IsCustomerDefined"
     ExcludeFromReporting = "ExcludeFromReporting"
     Unsynchronized = "Unsynchronized"
-
-
-class EntryExportStatus(GraphEnum):
-    Noop = "Noop"
-    Success = "Success"
-    RetryableError = "RetryableError"
-    PermanentError = "PermanentError"
-    Error = "Error"
-
-
-class EntrySyncOperation(GraphEnum):
-    vars()["None"] = "None"
-    Add = "Add"
-    Delete = "Delete"
-    Update = "Update"
 
 
 class EscrowBehavior(GraphEnum):

@@ -579,11 +579,6 @@ def apply_select(
     return annotations | {name: obj.get(name) for name in chosen}
 
 
-def context_select_suffix(select: Sequence[str] | None) -> str:
-    """The `(a,b)` that `@odata.context` appends after `$metadata#users` when `$select` is used."""
-    return "" if select is None else "(" + ",".join(select) + ")"
-
-
 # --- paging ----------------------------------------------------------------------------------
 
 _CHECKSUM_BYTES = 4

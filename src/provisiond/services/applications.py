@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,6 +25,7 @@ from provisiond.graph.odata import FilterNode
 from provisiond.services.directory import Page, new_id
 from provisiond.services.errors import BadRequest, Conflict, NotFound
 from provisiond.services.templates import APPLICATION_TEMPLATE_CUSTOM_SCIM
+from provisiond.services.writes import WritingService
 from provisiond.store import directory as repo
 from provisiond.store import synchronization as sync_repo
 from provisiond.store.changelog import append_change
@@ -43,7 +43,7 @@ CUSTOM_APP_TAGS = [
 PRINCIPAL_TYPES = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}
 
 
-class ApplicationService:
+class ApplicationService(WritingService):
     def __init__(
         self, db: Database, clock: Clock, tenant_id: str, changed: Callable[[], None] = lambda: None
     ) -> None:
@@ -51,13 +51,6 @@ class ApplicationService:
         self.clock = clock
         self.tenant_id = tenant_id
         self.changed = changed
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction; the engine hears of the change once it is committed."""
-        with self.db.transaction() as conn:
-            yield conn
-        self.changed()
 
     def instantiate(
         self, template_id: str, body: InstantiateRequest, owner: tuple[str, str] | None

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.exc import IntegrityError
 
 from provisiond.clock import Clock
+from provisiond.graph.base import camel_name, valid_upn
 from provisiond.graph.directory import (
     USER_LIST_PROPERTIES,
     GroupCreate,
@@ -31,6 +32,7 @@ from provisiond.graph.directory import (
 )
 from provisiond.graph.odata import FilterNode
 from provisiond.services.errors import BadRequest, NotFound
+from provisiond.services.writes import WritingService
 from provisiond.store import directory as repo
 from provisiond.store.changelog import append_change
 from provisiond.store.db import Database
@@ -53,18 +55,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class DirectoryService:
+class DirectoryService(WritingService):
     def __init__(self, db: Database, clock: Clock, changed: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.clock = clock
         self.changed = changed
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction; the engine hears of the change once it is committed."""
-        with self.db.transaction() as conn:
-            yield conn
-        self.changed()
 
     # Users
 
@@ -192,7 +187,7 @@ class DirectoryService:
         values = body.changes()
         for required in ("display_name", "mail_nickname", "mail_enabled", "security_enabled"):
             if required in values and values[required] is None:
-                raise BadRequest(f"Invalid value for property '{_camel(required)}': null is not allowed.")
+                raise BadRequest(f"Invalid value for property '{camel_name(required)}': null is not allowed.")
         if "group_types" in values and values["group_types"] is None:
             values["group_types"] = []
         with self._write() as conn:
@@ -362,14 +357,8 @@ def _user_columns() -> list[str]:
     return [c.name for c in users.columns]
 
 
-def _camel(name: str) -> str:
-    first, *rest = name.split("_")
-    return first + "".join(p.title() for p in rest)
-
-
 def _check_upn(upn: str) -> None:
-    local, at, domain = upn.partition("@")
-    if not at or not local or not domain or " " in upn:
+    if not valid_upn(upn):
         raise BadRequest(
             "Invalid value specified for property 'userPrincipalName' of resource 'User'.",
             code="Request_BadRequest",

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
@@ -49,6 +47,7 @@ from provisiond.services import inbound, templates
 from provisiond.services.errors import BadRequest, Conflict, NotFound
 from provisiond.services.outbound import check_base_address, not_a_scim_service, refused
 from provisiond.services.schema_validation import validate_schema
+from provisiond.services.writes import WritingService
 from provisiond.store import engine_state
 from provisiond.store import synchronization as repo
 from provisiond.store.db import Database
@@ -81,7 +80,7 @@ MASK = "*"
 BOOLEAN_SECRETS = ("SyncAll", "SkipOutOfScopeDeletions")
 
 
-class SynchronizationService:
+class SynchronizationService(WritingService):
     def __init__(
         self,
         db: Database,
@@ -95,13 +94,6 @@ class SynchronizationService:
         self.tenant_id = tenant_id
         self.box = secret_box
         self.changed = changed
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction; the scheduler looks for due work once it is committed."""
-        with self.db.transaction() as conn:
-            yield conn
-        self.changed()
 
     # Templates
 

@@ -272,11 +272,6 @@ def assignment_exists(conn: Connection, principal_id: str, resource_id: str, app
     return conn.execute(query).first() is not None
 
 
-def assignments_of_principal(conn: Connection, principal_id: str) -> list[Record]:
-    query = select(app_role_assignments).where(app_role_assignments.c.principal_id == principal_id)
-    return [dict(r) for r in conn.execute(query).mappings()]
-
-
 def drop_assignments_of(conn: Connection, object_id: str) -> list[Record]:
     """Delete every assignment to or of the object; returns what was removed (for the change log)."""
     query = select(app_role_assignments).where(
