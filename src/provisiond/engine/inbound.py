@@ -48,6 +48,7 @@ from provisiond.engine.context import Counters, CycleStopped, deletes_in_window,
 from provisiond.engine.logs import LogEntry, modified_properties, new_entry
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
+from provisiond.graph.base import camel_name, valid_upn
 from provisiond.graph.directory import UserUpdate
 from provisiond.graph.text import forbidden_character
 from provisiond.mapping import expressions
@@ -208,8 +209,7 @@ def _text(value: Any) -> str:
 
 
 def _check_upn(upn: str) -> None:
-    local, at, domain = upn.partition("@")
-    if not at or not local or not domain or " " in upn:
+    if not valid_upn(upn):
         raise RecordError("InvalidValue", f"'{upn}' is not a valid userPrincipalName.")
 
 
@@ -528,7 +528,7 @@ class InboundCycle:
                 raise RecordError(
                     "MandatoryFieldsMissing",
                     "The user cannot be created without "
-                    + ", ".join(_camel(c) for c in missing)
+                    + ", ".join(camel_name(c) for c in missing)
                     + "; map them or send the attributes they come from.",
                 )
             record: dict[str, Any] = {c.name: None for c in users.columns}
@@ -810,10 +810,5 @@ def _manager_value(wanted: Mapping[str, Any]) -> str | None:
     return _text(value)
 
 
-def _camel(column: str) -> str:
-    first, *rest = column.split("_")
-    return first + "".join(p.title() for p in rest)
-
-
 def _wire(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {_camel(k): v for k, v in values.items() if k != "upn_key"}
+    return {camel_name(k): v for k, v in values.items() if k != "upn_key"}

@@ -339,9 +339,7 @@ class ObjectProcessor:
             value = mapping.matching_value(flow, source, self.ctx.evaluation)
             if value in (None, ""):
                 continue
-            params = {"filter": shapes.user_filter(flow.target, str(value))}
-            if object_type == GROUP:
-                params["excludedAttributes"] = "members"
+            params = shapes.match_query_params(flow.target, str(value), group=object_type == GROUP)
             found = await self.ctx.client.query(RESOURCE[object_type], params)
             if len(found) > 1:
                 raise ScimError(
