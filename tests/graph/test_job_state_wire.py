@@ -109,3 +109,14 @@ def test_schedule_wire_is_graphs() -> None:
         schedule_wire(Schedule(ScheduleState.Disabled, TIMESPAN_MAX, T0))["interval"]
         == "P10675199DT2H48M5.4775807S"
     )
+
+
+def test_job_wire_is_a_valid_synchronization_job() -> None:
+    from provisiond.graph.job_state import job_wire
+    from provisiond.graph.synchronization import SynchronizationJob
+
+    settings = [{"name": "QuarantineTooManyDeletesThreshold", "value": "500"}]
+    schedule = Schedule(ScheduleState.Paused, timedelta(minutes=40), None)
+    wire = job_wire("scim.t.app", "scim", schedule, _full_status(), settings)
+    assert list(wire) == ["id", "templateId", "schedule", "status", "synchronizationJobSettings"]
+    assert SynchronizationJob.model_validate(wire).to_wire() == wire

@@ -179,3 +179,16 @@ def _execution(execution: SynchronizationTaskExecution | None) -> Execution | No
         imported_deltas=execution.count_imported_deltas,
         imported_reference_deltas=execution.count_imported_reference_deltas,
     )
+
+
+def job_wire(
+    job_id: str, template_id: str, schedule: Schedule, status: JobStatus, settings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A synchronizationJob as GET returns it (`schema` and `bulkUpload` are separate segments)."""
+    return {
+        "id": job_id,
+        "templateId": template_id,
+        "schedule": schedule_wire(schedule),
+        "status": status_wire(status),
+        "synchronizationJobSettings": settings,
+    }

@@ -26,9 +26,8 @@ from provisiond.api.common import (
 )
 from provisiond.api.context import services
 from provisiond.api.errors import GraphError
-from provisiond.graph.base import format_datetime
 from provisiond.graph.enums import metadata_key_for_version
-from provisiond.graph.job_state import status_wire
+from provisiond.graph.job_state import job_wire as graph_job_wire
 from provisiond.graph.odata import evaluate
 from provisiond.graph.synchronization import (
     CreateJobRequest,
@@ -39,6 +38,7 @@ from provisiond.graph.synchronization import (
 )
 from provisiond.services.errors import NotFound, NotImplementedYet
 from provisiond.services.outbound import check_secrets
+from provisiond.store.job_state import job_state
 
 router = APIRouter()
 
@@ -114,17 +114,9 @@ def _context_root(request: Request, target: Target) -> str:
 
 
 def job_wire(job: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": job["id"],
-        "templateId": job["template_id"],
-        "schedule": {
-            "expiration": format_datetime(job["schedule_expiration"]) if job["schedule_expiration"] else None,
-            "interval": job["schedule_interval"],
-            "state": job["schedule_state"],
-        },
-        "status": status_wire(job["status"]),
-        "synchronizationJobSettings": job["settings"],
-    }
+    """The job's typed state (schedule, status) as Graph's synchronizationJob."""
+    state = job_state(job)
+    return graph_job_wire(job["id"], job["template_id"], state.schedule, state.status, job["settings"])
 
 
 def template_wire(request: Request, template: dict[str, Any]) -> dict[str, Any]:
