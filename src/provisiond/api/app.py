@@ -82,5 +82,9 @@ def create_app(
         ):
             app.include_router(module.router, prefix=prefix)
     install_error_handlers(app)
-    app.add_middleware(GraphProtocolMiddleware, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        GraphProtocolMiddleware,
+        max_body_bytes=MAX_BODY_BYTES,
+        max_in_flight=settings.max_requests_in_flight,
+    )
     return app
