@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -154,3 +156,18 @@ def test_past_the_in_flight_limit_a_request_gets_429_with_retry_after_and_change
         assert [r["response"].status_code for _, r in held] == [204, 204]
         assert client.get("/users").json()["value"] == []  # the refused create did nothing
         assert client.get("/users").status_code == 200  # the limit frees as requests finish
+
+
+def test_a_client_that_goes_away_mid_body_is_not_logged_as_a_server_error(
+    sqlite_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = sqlite_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"PATCH /v1.0/users/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {sqlite_server.token()}\r\nContent-Length: 1000\r\n\r\n".encode()
+            + b'{"jobTitle": "'
+        )
+    with sqlite_server.client() as client:  # a later request is answered, so the first was handled
+        assert client.get("/users").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from provisiond.services.errors import ServiceError, TooManyRequests
 from provisiond.store.db import UNAVAILABLE_ERRORS, describe_error
@@ -139,6 +140,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for unavailable in UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, _unavailable)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client gave up while sending its body: nothing was done and nobody is listening.
+        log.info("client went away while sending %s %s", request.method, request.url.path)
+        return error_response(
+            request, 400, "BadRequest", "The client disconnected before sending the whole body."
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
