@@ -98,7 +98,7 @@ def set_up(
         say("Restarted the job (resetScope Full) against the new SCIM app.")
         return state
 
-    if services.directory.count_users(None):
+    if services.directory.count_objects("user", None):
         raise DemoError(
             "This database already holds a directory that the demo did not create; "
             "give the demo a fresh --data-dir (or none, for a temporary one)."

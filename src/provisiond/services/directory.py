@@ -115,12 +115,6 @@ class DirectoryService(WritingService):
             repo.soft_delete(conn, users, user["id"], self.clock.now())
             self._changed(conn, "user", user["id"], "softDeleted")
 
-    def list_users(self, node: FilterNode | None, after: str | None, limit: int, with_count: bool) -> Page:
-        return self._list(users, node, after, limit, with_count, deleted=False)
-
-    def count_users(self, node: FilterNode | None) -> int:
-        return self._count(users, node, deleted=False)
-
     # Manager
 
     def get_manager(self, key: str) -> Record:
@@ -201,12 +195,6 @@ class DirectoryService(WritingService):
             repo.soft_delete(conn, groups, group_id, self.clock.now())
             self._changed(conn, "group", group_id, "softDeleted")
 
-    def list_groups(self, node: FilterNode | None, after: str | None, limit: int, with_count: bool) -> Page:
-        return self._list(groups, node, after, limit, with_count, deleted=False)
-
-    def count_groups(self, node: FilterNode | None) -> int:
-        return self._count(groups, node, deleted=False)
-
     def add_member(self, group_id: str, member_id: str) -> None:
         with self._write() as conn:
             self._live(conn, groups, group_id, lock=True)
@@ -247,9 +235,6 @@ class DirectoryService(WritingService):
         self._changed(conn, "group", group_id, "memberAdded", related_id=member_id)
 
     # Deleted items
-
-    def list_deleted(self, kind: str, after: str | None, limit: int) -> Page:
-        return self._list(KIND_TABLES[kind], None, after, limit, False, deleted=True)
 
     def get_deleted(self, object_id: str) -> tuple[str, Record]:
         with self.db.read() as conn:
@@ -329,16 +314,19 @@ class DirectoryService(WritingService):
                 return kind, record
         raise NotFound.resource(object_id)
 
-    def _list(
+    # Listing: users and groups alike, live or deleted (`kind` is "user" or "group")
+
+    def list_objects(
         self,
-        table: Table,
+        kind: str,
         node: FilterNode | None,
         after: str | None,
         limit: int,
-        with_count: bool,
+        with_count: bool = False,
         *,
-        deleted: bool,
+        deleted: bool = False,
     ) -> Page:
+        table = KIND_TABLES[kind]
         where = compile_filter(node, repo.columns_for_filter(table)) if node is not None else None
         with self.db.read() as conn:
             rows = repo.page(conn, table, where=where, after_id=after, limit=limit + 1, deleted=deleted)
@@ -347,10 +335,11 @@ class DirectoryService(WritingService):
         rows = rows[:limit]
         return Page(rows, rows[-1]["id"] if more else None, total)
 
-    def _count(self, table: Table, node: FilterNode | None, *, deleted: bool) -> int:
+    def count_objects(self, kind: str, node: FilterNode | None) -> int:
+        table = KIND_TABLES[kind]
         where = compile_filter(node, repo.columns_for_filter(table)) if node is not None else None
         with self.db.read() as conn:
-            return repo.count(conn, table, where=where, deleted=deleted)
+            return repo.count(conn, table, where=where, deleted=False)
 
 
 def _user_columns() -> list[str]:

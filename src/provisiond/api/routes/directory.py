@@ -63,7 +63,7 @@ def _user_spec(request: Request) -> ResourceQuerySpec:
 def count_users(request: Request, caller: Principal = Depends(authenticate)) -> Response:
     perm.check(caller, perm.USER_READ)
     query = list_query(request, resources.USER)
-    return PlainTextResponse(str(services(request).directory.count_users(query.options.filter)))
+    return PlainTextResponse(str(services(request).directory.count_objects("user", query.options.filter)))
 
 
 @router.get("/users")
@@ -71,8 +71,8 @@ def list_users(request: Request, caller: Principal = Depends(authenticate)) -> J
     perm.check(caller, perm.USER_READ)
     spec = _user_spec(request)
     query = list_query(request, spec)
-    page = services(request).directory.list_users(
-        query.options.filter, query.after, query.limit, query.options.count
+    page = services(request).directory.list_objects(
+        "user", query.options.filter, query.after, query.limit, query.options.count
     )
     return collection(
         request,
@@ -156,15 +156,15 @@ def remove_manager(key: str, request: Request, caller: Principal = Depends(authe
 def count_groups(request: Request, caller: Principal = Depends(authenticate)) -> Response:
     perm.check(caller, perm.GROUP_READ)
     query = list_query(request, resources.GROUP)
-    return PlainTextResponse(str(services(request).directory.count_groups(query.options.filter)))
+    return PlainTextResponse(str(services(request).directory.count_objects("group", query.options.filter)))
 
 
 @router.get("/groups")
 def list_groups(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
     perm.check(caller, perm.GROUP_READ)
     query = list_query(request, resources.GROUP)
-    page = services(request).directory.list_groups(
-        query.options.filter, query.after, query.limit, query.options.count
+    page = services(request).directory.list_objects(
+        "group", query.options.filter, query.after, query.limit, query.options.count
     )
     return collection(
         request,
@@ -292,7 +292,7 @@ def _check_deleted_write(request: Request, caller: Principal, object_id: str) ->
 def _deleted_list(request: Request, caller: Principal, kind: str) -> JSONResponse:
     perm.check(caller, perm.USER_READ if kind == "user" else perm.GROUP_READ)
     query = list_query(request, resources.DIRECTORY_OBJECT)
-    page = services(request).directory.list_deleted(kind, query.after, query.limit)
+    page = services(request).directory.list_objects(kind, None, query.after, query.limit, deleted=True)
     items = [_directory_object({"kind": kind, **r}) for r in page.records]
     return collection(
         request, items, context=f"directory/deletedItems/{KIND_TYPES[kind][1:]}", next_after=page.next_after
