@@ -28,7 +28,6 @@ from provisiond.services.templates import APPLICATION_TEMPLATE_CUSTOM_SCIM
 from provisiond.services.writes import WritingService
 from provisiond.store import directory as repo
 from provisiond.store import synchronization as sync_repo
-from provisiond.store.changelog import append_change
 from provisiond.store.db import Database
 from provisiond.store.odata_sql import compile_filter
 from provisiond.store.tables import app_role_assignments, applications, service_principals
@@ -321,18 +320,6 @@ class ApplicationService(WritingService):
     def _owned_object(conn: Connection, object_id: str) -> Record:
         record = repo.get(conn, service_principals, object_id) or repo.get(conn, applications, object_id)
         return _must(record, object_id)
-
-    def _changed(
-        self, conn: Connection, object_type: str, object_id: str, change: str, related_id: str | None = None
-    ) -> None:
-        append_change(
-            conn,
-            object_type=object_type,
-            object_id=object_id,
-            change_type=change,
-            related_id=related_id,
-            at=self.clock.now(),
-        )
 
 
 def _must(record: Record | None, object_id: str) -> Record:

@@ -34,7 +34,6 @@ from provisiond.graph.odata import FilterNode
 from provisiond.services.errors import BadRequest, NotFound
 from provisiond.services.writes import WritingService
 from provisiond.store import directory as repo
-from provisiond.store.changelog import append_change
 from provisiond.store.db import Database
 from provisiond.store.odata_sql import compile_filter
 from provisiond.store.tables import groups, users
@@ -273,23 +272,6 @@ class DirectoryService(WritingService):
             self._changed(conn, kind, object_id, "hardDeleted")
 
     # Helpers
-
-    def _changed(
-        self,
-        conn: Connection,
-        object_type: str,
-        object_id: str,
-        change_type: str,
-        related_id: str | None = None,
-    ) -> None:
-        append_change(
-            conn,
-            object_type=object_type,
-            object_id=object_id,
-            change_type=change_type,
-            related_id=related_id,
-            at=self.clock.now(),
-        )
 
     def _live_user(self, conn: Connection, key: str, *, lock: bool = False) -> Record:
         record = repo.get(conn, users, key, for_update=lock) or (
