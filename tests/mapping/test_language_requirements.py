@@ -262,7 +262,7 @@ def test_a_schema_version_compiles_once_however_often_it_is_asked_for(
         return compile_expression(expr)
 
     monkeypatch.setattr(expressions, "compile", counting)
-    schema = templates.schema_for_job("scim", "scim.once")
+    schema = {**templates.template_schema("scim"), "id": "scim.once"}
     schema["synchronizationRules"][0]["name"] = "a rule only this test compiles"
     first = flows.compile_schema_once(schema)
     compiled = len(calls)

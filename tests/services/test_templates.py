@@ -207,14 +207,9 @@ def test_template_schema_ids_and_unknown_templates() -> None:
     assert t.template_schema("scim")["id"] == "scim.00000000000000000000000000000000"
     assert t.template_schema("API2AAD")["id"] == "API2AAD.00000000000000000000000000000000"
     assert t.template_schema("scim")["version"]
-    job_schema = t.schema_for_job("scim", JOB_ID)
-    assert job_schema["id"] == JOB_ID
-    assert job_schema["synchronizationRules"] == t.template_schema("scim")["synchronizationRules"]
-    for function in (t.template_schema, t.default_job_settings, t.default_schedule):
+    for function in (t.template_schema, t.default_job_settings):
         with pytest.raises(KeyError):
             function("Slack")
-    with pytest.raises(KeyError):
-        t.schema_for_job("Slack", JOB_ID)
 
 
 def test_builtin_templates_shape() -> None:
@@ -245,19 +240,13 @@ def test_builtin_templates_shape() -> None:
     assert manager["referencedObjects"] == [{"referencedObjectName": "User", "referencedProperty": None}]
 
 
-def test_default_job_settings_and_schedule() -> None:
+def test_default_job_settings() -> None:
     assert t.default_job_settings("scim") == [
         {"name": "AzureIngestionAttributeOptimization", "value": "False"},
         {"name": "LookaheadQueryEnabled", "value": "False"},
         {"name": "QuarantineTooManyDeletesThreshold", "value": "500"},
     ]
     assert {"name": "QuarantineTooManyDeletesThreshold", "value": "500"} in t.default_job_settings("API2AAD")
-    for template_id in t.TEMPLATE_IDS:
-        assert t.default_schedule(template_id) == {
-            "expiration": None,
-            "interval": "PT40M",
-            "state": "Disabled",
-        }
 
 
 def test_api2aad_matches_external_id_to_employee_id() -> None:
@@ -295,4 +284,4 @@ def test_templates_validate_against_the_graph_models() -> None:
     for template in t.builtin_templates(APP_ID):
         models.SynchronizationTemplate.model_validate(template)
         models.SynchronizationSchema.model_validate(template["schema"])
-    models.SynchronizationSchema.model_validate(t.schema_for_job("API2AAD", JOB_ID))
+    models.SynchronizationSchema.model_validate({**t.template_schema("API2AAD"), "id": JOB_ID})

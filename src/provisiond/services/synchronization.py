@@ -57,7 +57,6 @@ from provisiond.store.secretbox import SecretBox
 Record = dict[str, Any]
 
 DEFAULT_RESTART_SCOPE = Scope.Watermark | Scope.Escrows | Scope.QuarantineState
-DEFAULT_INTERVAL = "PT40M"
 
 # Secrets whose values are credentials: masked on read. Configuration values such as
 # BaseAddress or SyncAll are shown, because an administrator needs to see what is configured.
@@ -170,7 +169,7 @@ class SynchronizationService(WritingService):
             "id": job_id,
             "service_principal_id": sp["id"],
             "template_id": template["id"],
-            "schedule_interval": DEFAULT_INTERVAL,
+            "schedule_interval": templates.DEFAULT_SCHEDULE_INTERVAL,
             "schedule_state": "Disabled",
             "schedule_expiration": None,
             "status": JobStatus.initial(),

@@ -691,22 +691,9 @@ def template_schema(template_id: str) -> JsonDict:
     return copy.deepcopy(_factory_schema(template_id))
 
 
-def schema_for_job(template_id: str, job_id: str) -> JsonDict:
-    """The template's default schema as a job's own copy: the schema id is the job id."""
-    schema = template_schema(template_id)
-    schema["id"] = job_id
-    return schema
-
-
 def default_job_settings(template_id: str) -> list[JsonDict]:
     """The synchronizationJobSettings a new job inherits from its template."""
     return [{"name": name, "value": value} for name, value in _spec(template_id).job_settings]
-
-
-def default_schedule(template_id: str) -> JsonDict:
-    """The synchronizationSchedule of a newly created job: every 40 minutes, not yet started."""
-    _spec(template_id)
-    return {"expiration": None, "interval": DEFAULT_SCHEDULE_INTERVAL, "state": "Disabled"}
 
 
 def _template(template_id: str, application_app_id: str) -> JsonDict:
