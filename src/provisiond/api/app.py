@@ -18,10 +18,12 @@ from provisiond.api.routes import (
     bulk_upload,
     directory,
     discover,
+    job_schema,
     on_demand,
     provisioning_logs,
     schema,
     synchronization,
+    templates,
 )
 from provisiond.clock import Clock, SystemClock
 from provisiond.config import MAX_BODY_BYTES, Settings
@@ -74,6 +76,8 @@ def create_app(
             directory,
             applications,
             synchronization,
+            templates,
+            job_schema,
             schema,
             discover,
             bulk_upload,

@@ -13,7 +13,7 @@ from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import api_version, read_body
 from provisiond.api.context import services
-from provisiond.api.routes.synchronization import JOB, _sp_target
+from provisiond.api.routes.targets import JOB, sp_target
 
 router = APIRouter()
 
@@ -33,7 +33,7 @@ def bulk_upload(
     caller: Principal = Depends(authenticate),
     raw: bytes = Depends(read_body),
 ) -> Response:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_BULK_UPLOAD)
+    target = sp_target(request, caller, sp_id, perm.SYNC_BULK_UPLOAD)
     job = services(request).synchronization.job(target.sp, job_id)
     services(request).inbound.bulk_upload(job, request.headers.get("content-type", ""), raw)
     return Response(status_code=202, headers={"Location": provisioning_logs_location(request, job["id"])})

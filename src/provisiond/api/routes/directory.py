@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -59,30 +60,40 @@ def _user_spec(request: Request) -> ResourceQuerySpec:
 # Users
 
 
-@router.get("/users/$count")
-def count_users(request: Request, caller: Principal = Depends(authenticate)) -> Response:
-    perm.check(caller, perm.USER_READ)
-    query = list_query(request, resources.USER)
-    return PlainTextResponse(str(services(request).directory.count_objects("user", query.options.filter)))
+def _count(request: Request, kind: str, spec: ResourceQuerySpec) -> Response:
+    query = list_query(request, spec)
+    return PlainTextResponse(str(services(request).directory.count_objects(kind, query.options.filter)))
 
 
-@router.get("/users")
-def list_users(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
-    perm.check(caller, perm.USER_READ)
-    spec = _user_spec(request)
+def _list(
+    request: Request, kind: str, spec: ResourceQuerySpec, wire: Callable[[dict[str, Any]], dict[str, Any]]
+) -> JSONResponse:
+    """A page of users or groups: the same OData options, paging and shape for both."""
     query = list_query(request, spec)
     page = services(request).directory.list_objects(
-        "user", query.options.filter, query.after, query.limit, query.options.count
+        kind, query.options.filter, query.after, query.limit, query.options.count
     )
     return collection(
         request,
-        [user_wire(r) for r in page.records],
-        context="users",
+        [wire(r) for r in page.records],
+        context=f"{kind}s",
         query=query,
         spec=spec,
         next_after=page.next_after,
         count=page.count,
     )
+
+
+@router.get("/users/$count")
+def count_users(request: Request, caller: Principal = Depends(authenticate)) -> Response:
+    perm.check(caller, perm.USER_READ)
+    return _count(request, "user", resources.USER)
+
+
+@router.get("/users")
+def list_users(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    return _list(request, "user", _user_spec(request), user_wire)
 
 
 @router.post("/users")
@@ -155,26 +166,13 @@ def remove_manager(key: str, request: Request, caller: Principal = Depends(authe
 @router.get("/groups/$count")
 def count_groups(request: Request, caller: Principal = Depends(authenticate)) -> Response:
     perm.check(caller, perm.GROUP_READ)
-    query = list_query(request, resources.GROUP)
-    return PlainTextResponse(str(services(request).directory.count_objects("group", query.options.filter)))
+    return _count(request, "group", resources.GROUP)
 
 
 @router.get("/groups")
 def list_groups(request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
     perm.check(caller, perm.GROUP_READ)
-    query = list_query(request, resources.GROUP)
-    page = services(request).directory.list_objects(
-        "group", query.options.filter, query.after, query.limit, query.options.count
-    )
-    return collection(
-        request,
-        [group_wire(r) for r in page.records],
-        context="groups",
-        query=query,
-        spec=resources.GROUP,
-        next_after=page.next_after,
-        count=page.count,
-    )
+    return _list(request, "group", resources.GROUP, group_wire)
 
 
 @router.post("/groups")

@@ -11,12 +11,12 @@ from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import entity
 from provisiond.api.context import services
-from provisiond.api.routes.synchronization import (
+from provisiond.api.routes.targets import (
     JOB,
-    _context_root,
-    _sp_target,
-    _target,
+    context_root,
     on_both_parents,
+    sp_target,
+    target_of,
 )
 from provisiond.services.discovery import DiscoveryService
 
@@ -36,7 +36,7 @@ def _discovery(request: Request) -> DiscoveryService:
 def discover_job_directory(
     sp_id: str, job_id: str, directory_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_DISCOVER)
+    target = sp_target(request, caller, sp_id, perm.SYNC_DISCOVER)
     directory = _discovery(request).discover_job_directory(target.sp, job_id, directory_id)
     return entity(
         request,
@@ -49,12 +49,12 @@ def discover_job_directory(
 def discover_template_directory(
     template_id: str, directory_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
-    target = _target(request, caller, perm.SYNC_DISCOVER)
+    target = target_of(request, caller, perm.SYNC_DISCOVER)
     directory = _discovery(request).discover_template_directory(
         target.sp, target.application_id, template_id, directory_id
     )
     return entity(
         request,
         directory,
-        context=_context_root(request, target) + f"/templates('{template_id}')/schema/directories/$entity",
+        context=context_root(request, target) + f"/templates('{template_id}')/schema/directories/$entity",
     )

@@ -32,7 +32,7 @@ from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import json_object, odata_context, parse_model, read_body
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
-from provisiond.api.routes.synchronization import JOB, _sp_target
+from provisiond.api.routes.targets import JOB, sp_target
 from provisiond.engine.objects import GROUP, USER
 from provisiond.engine.on_demand import MAX_MEMBERS, Initiator, OnDemandResult, Subject
 from provisiond.graph.base import format_datetime
@@ -130,7 +130,7 @@ def provision_on_demand(
     caller: Principal = Depends(authenticate),
     raw: bytes = Depends(read_body),
 ) -> JSONResponse:
-    target = _sp_target(request, caller, sp_id, perm.SYNC_WRITE)
+    target = sp_target(request, caller, sp_id, perm.SYNC_WRITE)
     services(request).synchronization.job(target.sp, job_id)  # an unknown job is a 404 first
     body = parse_model(
         ProvisionOnDemandRequest,

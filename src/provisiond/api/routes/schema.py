@@ -21,7 +21,7 @@ from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import collection, entity, json_object, parse_model, read_body
 from provisiond.api.context import services
-from provisiond.api.routes.synchronization import APP, JOB, SP, Target, _app_target, _sp_target
+from provisiond.api.routes.targets import APP, JOB, SP, Target, app_target, sp_target
 from provisiond.graph.synchronization import ParseExpressionRequest
 from provisiond.mapping.functions import FUNCTION_SIGNATURES
 from provisiond.mapping.scoping import FILTER_OPERATORS
@@ -41,9 +41,9 @@ def _schema(request: Request, caller: Principal) -> dict[str, Any]:
     params = request.path_params
     target: Target
     if "sp_id" in params:
-        target = _sp_target(request, caller, params["sp_id"], perm.SYNC_WRITE)
+        target = sp_target(request, caller, params["sp_id"], perm.SYNC_WRITE)
     else:
-        target = _app_target(request, caller, params["app_object_id"], perm.SYNC_WRITE)
+        target = app_target(request, caller, params["app_object_id"], perm.SYNC_WRITE)
     sync = services(request).synchronization
     if "job_id" in params:
         return sync.job_schema(sync.job(target.sp, params["job_id"]))
