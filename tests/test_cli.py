@@ -182,6 +182,8 @@ def test_a_configured_tenant_other_than_the_databases_is_refused_at_start(tmp_pa
     [
         ({"PROVISIOND_TENANT_ID": "contoso"}, "not a GUID"),
         ({"PROVISIOND_OUTBOUND_ALLOW": "10.0.0.0/8 not/a/network"}, "not/a/network"),
+        ({"PROVISIOND_MAX_REQUESTS_IN_FLIGHT": "lots"}, "whole number"),
+        ({"PROVISIOND_MAX_REQUESTS_IN_FLIGHT": "0"}, "at least 1"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_1(tmp_path: Path, env: dict[str, str], says: str) -> None:

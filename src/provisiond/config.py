@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,10 @@ class Settings:
     max_requests_in_flight: int = 64
 
     def __post_init__(self) -> None:
+        if self.max_requests_in_flight < 1:
+            raise ValueError(
+                f"PROVISIOND_MAX_REQUESTS_IN_FLIGHT must be at least 1, not {self.max_requests_in_flight}"
+            )
         if self.tenant_id is not None:
             object.__setattr__(self, "tenant_id", canonical_tenant_id(self.tenant_id))
 
@@ -86,9 +91,7 @@ class Settings:
             "scheduler": parse_switch("PROVISIOND_SCHEDULER", env["PROVISIOND_SCHEDULER"])
             if env.get("PROVISIOND_SCHEDULER")
             else None,
-            "max_requests_in_flight": int(env["PROVISIOND_MAX_REQUESTS_IN_FLIGHT"])
-            if env.get("PROVISIOND_MAX_REQUESTS_IN_FLIGHT")
-            else None,
+            "max_requests_in_flight": _whole_number(env, "PROVISIOND_MAX_REQUESTS_IN_FLIGHT"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
@@ -130,6 +133,17 @@ def parse_switch(name: str, value: str) -> bool:
     if text in ("0", "false", "f", "no", "n", "off"):
         return False
     raise ValueError(f"{name} {value!r} is neither on nor off")
+
+
+def _whole_number(env: Mapping[str, str], name: str) -> int | None:
+    """A whole-number variable, None when unset; ValueError naming it otherwise."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {text!r}") from None
 
 
 def canonical_tenant_id(value: str) -> str:
