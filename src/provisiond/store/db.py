@@ -35,6 +35,7 @@ from provisiond.store.tables import instance
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_TENANT_ID = "5b4e7493-9e0c-4d1f-8a52-7c0d5e6f7493"
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+POOL_CONNECTIONS = 40  # as many as the API's thread pool has threads (anyio's default)
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,  # refused, dropped, shut down, locked, serialization failure
     sa_exc.InterfaceError,  # the driver lost its connection
@@ -145,6 +146,9 @@ def _create_engine(url: str, *, echo: bool, busy_timeout: float) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # A connection per API thread, kept: one opened per burst would pay its PRAGMAs each time.
+            kwargs["pool_size"] = POOL_CONNECTIONS
+            kwargs["max_overflow"] = 0
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout=busy_timeout))
@@ -153,6 +157,10 @@ def _create_engine(url: str, *, echo: bool, busy_timeout: float) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs["pool_pre_ping"] = True
+    # Ten kept, the rest up to one per API thread opened for a burst (a PostgreSQL connection is a
+    # server process: keeping 40 per API process would crowd max_connections with --workers).
+    kwargs["pool_size"] = 10
+    kwargs["max_overflow"] = POOL_CONNECTIONS - 10
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
     return create_engine(url, **kwargs)
