@@ -1,6 +1,9 @@
 """One cycle of one job: import, then scope/map/match/plan/export per object, then the
 deletion guard and the staged disables and deletes, then status.
 
+Its length is the pipeline's stages and their crash safety (guarded transactions, when the
+watermark moves), which are checked best read in one place; one object's path is engine/objects.py.
+
 Full passes stream every user, then every group, then resolve references, then sweep the
 connector data store for objects gone from the directory: the initial cycle (no watermark)
 and the cycle after any restart (an `initial_cursor` is set, whatever the resetScope kept;

@@ -1,6 +1,9 @@
 """The inbound cycle of an API-driven provisioning job (template API2AAD): staged bulkUpload
 records → the job's attribute mappings → the directory.
 
+At about 800 lines it is the longest module: planning, guarding and applying a page share one set
+of record types. Splitting planning (match, decide) from applying is the next step.
+
 Per cycle: plan every ready record (match, decide), let the accidental-deletion guard count
 the disables, then apply the records page by page. Each page is one guarded transaction that
 writes the directory users (each write appended to the change log, so outbound jobs pick the

@@ -1,5 +1,8 @@
 """One object through scope, map, match, plan and export; the result is an `Outcome` to record.
 
+Its length is one object's whole path (scope, map, match, plan, export), whose stages share the
+`Outcome` and the request shapes.
+
 Decisions (reference §5):
 - in scope, not in the connector data store: match by the matching attributes (lowest
   priority first, first hit wins, two hits is DuplicateTargetEntries), then create (Add flow)

@@ -1,5 +1,9 @@
 """OData system query options as Microsoft Graph applies them to directory collections.
 
+The parser, its AST and the reference evaluator change together (about 650 lines); whether a
+maintained parser (odata-query) replaces the hand-written one is weighed in the issue that
+extends it.
+
 Pure functions over plain values: the API layer parses the query string with
 `parse_query_options`, the store turns a `$filter` AST into SQL (`provisiond.store.odata_sql`),
 and `evaluate` is the reference semantics both must agree on. Every client mistake raises

@@ -1,5 +1,8 @@
 """Wire models of the synchronization API: every type of reference §2, plus the request bodies.
 
+One module of about 550 lines because the types refer to each other (schema → directories →
+objects → attributes; mappings → sources → parameters): split, they would import in a circle.
+
 Property names, types and nullability follow [CSDL-v1]. Nullable properties default to None and
 are emitted as null. Properties the CSDL marks NOT NULL are never null in output; on input
 they are as lenient as Graph's .NET deserializer, which leaves a missing value-type property at

@@ -1,5 +1,8 @@
 """Entra's attribute-mapping expression language: parse, print, convert, compile, evaluate.
 
+The grammar, its AST, the printer, the tree-form conversion and the compiler are one language
+that changes together, hence one module of about 600 lines.
+
     expr = parse('Join(" ", [givenName], [surname])')     # text -> AST (ExpressionSyntaxError)
     to_text(expr)                                         # AST -> canonical text
     to_mapping_source(expr) / from_mapping_source(tree)   # AST <-> Graph attributeMappingSource

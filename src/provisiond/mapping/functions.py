@@ -1,5 +1,7 @@
 """The functions of the expression language: one registry of signatures and implementations.
 
+Its length is Entra's function library: about 40 functions, one registration each.
+
 Each function is registered with its Graph signature (served by `schema/functions` and used to
 check argument counts and name parameters in Graph's tree form) and an implementation that
 receives its arguments lazily, so IIF, Switch, Coalesce and SelectUniqueValue evaluate only the

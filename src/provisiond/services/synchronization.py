@@ -1,5 +1,8 @@
 """Synchronization use cases: templates, jobs and their lifecycle, schema, secrets, credentials.
 
+Its length is the lifecycle, schema, secrets and credential use cases of one resource, the
+synchronization of a service principal; templates, discovery and on-demand have modules of their own.
+
 Job lifecycle (reference §9 and DESIGN invariant 4): start, pause and restart commit their
 state change before returning and are idempotent, since the Graph SDK retries POSTs. The
 transitions themselves (schedule, status code, quarantine, next cycle) are the domain's
@@ -197,6 +200,11 @@ class SynchronizationService(WritingService):
     def job(self, sp: Record, job_id: str) -> Record:
         with self.db.read() as conn:
             return _job(conn, sp, job_id)
+
+    @staticmethod
+    def state_of(job: Record) -> JobState:
+        """The typed schedule and status of a job this service returned (for the wire shapes)."""
+        return job_state(job)
 
     def delete_job(self, sp: Record, job_id: str) -> None:
         """Stop the job and delete all its state; accounts in the target are left as they are."""

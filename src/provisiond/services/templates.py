@@ -1,5 +1,7 @@
 """The built-in synchronization templates, as Graph JSON data.
 
+Most of its length is data: the two templates' schemas in Graph's wire shape.
+
 An application instantiated from the non-gallery application template
 `8adf8e6e-67b2-4cf2-a259-e3dc5476c621` ("custom SCIM app") offers two templates:
 
