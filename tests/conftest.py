@@ -133,6 +133,11 @@ def live_server(db: Database, settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 def sqlite_server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
     """The live server on SQLite only, for tests whose subject is not storage."""
+    yield from serve_sqlite(sqlite_url, settings)
+
+
+def serve_sqlite(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
+    """The live server over a new SQLite database, with these settings, until closed."""
     database = Database(sqlite_url)
     database.migrate()
     url, server, thread = run_server(create_app(settings, database, SystemClock()))

@@ -18,12 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.helpers import assert_graph_error, make_app
-from tests.conftest import LiveServer, run_server
+from tests.conftest import LiveServer, serve_sqlite
 
-from provisiond.api.app import create_app
-from provisiond.clock import SystemClock
 from provisiond.config import Settings
-from provisiond.store.db import Database
 
 HOLD_SECONDS = 5.0
 LIST_RESPONSE = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0}
@@ -73,20 +70,10 @@ def slow_app() -> Iterator[SlowScimApp]:
     app.close()
 
 
-def _server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
-    database = Database(sqlite_url)
-    database.migrate()
-    url, server, thread = run_server(create_app(settings, database, SystemClock()))
-    yield LiveServer(url, settings, database)
-    server.should_exit = True
-    thread.join(timeout=10)
-    database.dispose()
-
-
 @pytest.fixture
 def limited_server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
     """The API allowed two requests in flight."""
-    yield from _server(sqlite_url, dataclasses.replace(settings, max_requests_in_flight=2))
+    yield from serve_sqlite(sqlite_url, dataclasses.replace(settings, max_requests_in_flight=2))
 
 
 def _validate(server: LiveServer, sp_id: str, base_address: str) -> httpx.Response:
