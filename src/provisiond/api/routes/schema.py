@@ -21,7 +21,7 @@ from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import collection, entity, json_object, parse_model, read_body
 from provisiond.api.context import services
-from provisiond.api.routes.targets import APP, JOB, SP, Target, app_target, sp_target
+from provisiond.api.routes.targets import APP, JOB, SP, target_of
 from provisiond.graph.synchronization import ParseExpressionRequest
 from provisiond.mapping.functions import FUNCTION_SIGNATURES
 from provisiond.mapping.scoping import FILTER_OPERATORS
@@ -39,11 +39,7 @@ SCHEMA_PARENTS = (
 def _schema(request: Request, caller: Principal) -> dict[str, Any]:
     """The schema the path names, after the permission check; 404 for an unknown job or template."""
     params = request.path_params
-    target: Target
-    if "sp_id" in params:
-        target = sp_target(request, caller, params["sp_id"], perm.SYNC_WRITE)
-    else:
-        target = app_target(request, caller, params["app_object_id"], perm.SYNC_WRITE)
+    target = target_of(request, caller, perm.SYNC_WRITE)
     sync = services(request).synchronization
     if "job_id" in params:
         return sync.job_schema(sync.job(target.sp, params["job_id"]))
