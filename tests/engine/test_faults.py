@@ -110,12 +110,13 @@ def test_a_target_that_answers_too_slowly_escrows_the_user_with_a_timeout(
     engine_server: LiveServer, scim_target: ScimTarget
 ) -> None:
     # The slow answer still reaches the real server after the delay, as a slow target would.
-    scim_target.traffic.faults.append(Fault(method="POST", body_contains=USER1, status=None, delay_seconds=3))
+    # The limit leaves the other users' requests seconds to spare on a loaded CI machine.
+    scim_target.traffic.faults.append(Fault(method="POST", body_contains=USER1, status=None, delay_seconds=8))
     setup = provision(
         engine_server,
         scim_target,
         users=3,
-        settings={"ExportTimeoutSeconds": "1", "EscrowBackoffBaseMinutes": "0.03"},
+        settings={"ExportTimeoutSeconds": "4", "EscrowBackoffBaseMinutes": "0.03"},
     )
     row = setup.wait_cycle(None)
 
