@@ -88,7 +88,7 @@ def test_deletes_spread_over_cycles_are_held_once_the_window_count_passes_the_th
     # One entry for the held user in that cycle: the plan, then the guard's hold.
     [entry] = [e for e in entries_of(setup, held["source_id"]) if e["action"] != "create"]
     assert (entry["action"], entry["status"]) == ("stageddelete", "skipped")
-    assert [s["name"] for s in entry["steps"]][-2:] == [
+    assert [s.name for s in entry["steps"]][-2:] == [
         "EntrySynchronizationDisable",
         "EntryExportStagedDelete",
     ]

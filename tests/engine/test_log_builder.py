@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from provisiond.domain.provisioning_log import StepKind
 from provisiond.engine.logs import new_entry
 
 
@@ -26,4 +27,4 @@ def test_an_entry_begins_skipped_in_its_scope_and_records_at_millisecond_precisi
     assert record["activity_date_time"].microsecond == 2000
     assert (record["source_id"], record["source_display_name"], record["target_id"]) == ("u1", "Ada", "t1")
     assert record["target_display_name"] is None
-    assert record["steps"][0]["provisioningStepType"] == "import"
+    assert record["steps"][0].kind is StepKind.Import

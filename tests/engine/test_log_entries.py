@@ -10,6 +10,7 @@ from tests.conftest import LiveServer, ScimTarget
 from tests.engine.helpers import Provisioned, provision, wait_for
 from tests.scim_target import AppliedFault, Fault
 
+from provisiond.domain.provisioning_log import PropertyChange
 from provisiond.store.tables import escrows, provisioning_logs
 
 USER0 = "user0@contoso.example"
@@ -54,7 +55,7 @@ def test_a_disable_is_one_entry_with_the_plan_the_guard_and_the_export_as_steps(
 
     entry = only_entry_of_latest_cycle(setup, USER1)
     assert (entry["action"], entry["status"]) == ("disable", "success")
-    names = [s["name"] for s in entry["steps"]]
+    names = [s.name for s in entry["steps"]]
     assert names[:2] == ["EntryImport", "EntrySynchronizationScoping"]
     assert names[-3:] == ["EntrySynchronizationDisable", "EntryDeletionGuard", "EntryExportUpdate"]
     assert entry["target_id"] == setup.target_users()[USER1]["id"]
@@ -72,9 +73,9 @@ def test_an_unchanged_user_whose_manager_changes_is_one_update_entry(
 
     entry = only_entry_of_latest_cycle(setup, USER2)
     assert (entry["action"], entry["status"]) == ("update", "success")
-    kinds = [s["provisioningStepType"] for s in entry["steps"]]
+    kinds = [s.kind for s in entry["steps"]]
     assert kinds[0] == "import" and kinds[-1] == "referenceResolution"
-    assert [p["displayName"] for p in entry["modified_properties"]] == ["manager"]
+    assert [p.name for p in entry["modified_properties"]] == ["manager"]
     assert entry["error_code"] is None
 
 
@@ -132,7 +133,5 @@ def test_after_a_failed_patch_the_app_applied_the_next_change_is_checked_against
     assert setup.rows(escrows) == []
     entry = only_entry_of_latest_cycle(setup, USER1)
     assert (entry["action"], entry["status"]) == ("update", "success")
-    assert any("Read back from the target" in s["description"] for s in entry["steps"])
-    assert {"displayName": "displayName", "oldValue": "Renamed", "newValue": original} in entry[
-        "modified_properties"
-    ]
+    assert any("Read back from the target" in s.description for s in entry["steps"])
+    assert PropertyChange("displayName", "Renamed", original) in entry["modified_properties"]

@@ -13,6 +13,7 @@ from tests.engine.helpers import Provisioned, provision
 from tests.scim_target import Fault
 
 from provisiond.clock import SystemClock
+from provisiond.domain.provisioning_log import PropertyChange, StepKind
 from provisiond.engine.objects import GROUP, USER
 from provisiond.engine.on_demand import (
     Initiator,
@@ -54,8 +55,8 @@ def cds(setup: Provisioned, source_id: str) -> dict[str, Any] | None:
 def kinds(record: dict[str, Any]) -> list[str]:
     seen: list[str] = []
     for step in record["steps"]:
-        if step["provisioningStepType"] not in seen:
-            seen.append(step["provisioningStepType"])
+        if step.kind not in seen:
+            seen.append(step.kind)
     return seen
 
 
@@ -74,10 +75,10 @@ def test_a_user_is_created_in_the_target_and_recorded_in_the_connector_data_stor
     assert (record["action"], record["status"]) == ("create", "success")
     assert kinds(record) == FIVE_STEPS
     imported = record["steps"][0]
-    assert imported["details"]["InitiatedBy"] == ADMIN.id
-    assert imported["details"]["InitiatedByType"] == "user"
-    scoping = next(s for s in record["steps"] if s["provisioningStepType"] == "scoping")
-    assert scoping["details"]["IsEffectivelyEntitledForProvisioning"] == "True"
+    assert imported.details["InitiatedBy"] == ADMIN.id
+    assert imported.details["InitiatedByType"] == "user"
+    scoping = next(s for s in record["steps"] if s.kind is StepKind.Scoping)
+    assert scoping.details["IsEffectivelyEntitledForProvisioning"] == "True"
     target = setup.target_users()
     assert list(target) == [USER0]  # only the subject, not the other assigned users
     row = cds(setup, adele)
@@ -98,15 +99,13 @@ def test_a_directory_change_is_sent_as_an_update_and_an_unchanged_user_is_a_redu
     updated = run(setup, Subject(adele, USER)).record
     assert (updated["action"], updated["status"]) == ("update", "success")
     assert kinds(updated) == FIVE_STEPS
-    assert {"displayName": "title", "oldValue": None, "newValue": "Engineer"} in updated[
-        "modified_properties"
-    ]
+    assert PropertyChange("title", None, "Engineer") in updated["modified_properties"]
     assert setup.target_users()[USER0]["title"] == "Engineer"
 
     again = run(setup, Subject(adele, USER)).record
     assert (again["action"], again["status"]) == ("other", "skipped")
-    export = [s for s in again["steps"] if s["provisioningStepType"] == "export"]
-    assert export[-1]["details"]["SkipReason"] == "RedundantExport"
+    export = [s for s in again["steps"] if s.kind is StepKind.Export]
+    assert export[-1].details["SkipReason"] == "RedundantExport"
     assert kinds(again) == FIVE_STEPS
 
 
@@ -118,8 +117,8 @@ def test_a_provisioned_user_out_of_scope_is_disabled_at_once(setup: Provisioned)
 
     record = run(setup, Subject(adele, USER)).record
     assert (record["action"], record["status"]) == ("disable", "success")
-    scoping = next(s for s in record["steps"] if s["provisioningStepType"] == "scoping")
-    assert scoping["details"]["Assigned"] == "False"
+    scoping = next(s for s in record["steps"] if s.kind is StepKind.Scoping)
+    assert scoping.details["Assigned"] == "False"
     assert setup.target_users()[USER0]["active"] is False
     row = cds(setup, adele)
     assert row is not None and row["state"] == "disabled"
@@ -205,8 +204,8 @@ def test_rejected_credentials_fail_the_export_step_without_escrow_or_quarantine(
     record = run(setup, Subject(adele, USER), token="wrong-token").record
     assert record["status"] == "failure"
     assert record["error_code"] == "SystemForCrossDomainIdentityManagementInvalidCredentials"
-    export = [s for s in record["steps"] if s["provisioningStepType"] == "export"]
-    assert export[-1]["status"] == "failure"
+    export = [s for s in record["steps"] if s.kind is StepKind.Export]
+    assert export[-1].status == "failure"
     assert kinds(record) == FIVE_STEPS
     assert setup.rows(escrows) == []
     assert cds(setup, adele) is None

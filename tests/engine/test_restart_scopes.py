@@ -12,6 +12,7 @@ from tests.conftest import LiveServer, ScimTarget
 from tests.engine.helpers import Provisioned, provision, wait_for
 from tests.scim_target import Fault
 
+from provisiond.domain.provisioning_log import PropertyChange
 from provisiond.store.tables import escrows, provisioning_logs, staged_deletes
 
 USER1 = "user1@contoso.example"
@@ -319,7 +320,7 @@ def test_a_schema_put_resets_the_watermark_and_the_next_cycle_is_initial(
     updates = [e for e in entries if e["source_type"] == "User"]
     assert sorted(e["action"] for e in updates) == ["update"] * 3
     for entry in updates:
-        assert {"displayName": "title", "oldValue": None, "newValue": "Staff"} in entry["modified_properties"]
+        assert PropertyChange("title", None, "Staff") in entry["modified_properties"]
 
 
 def test_force_deletes_without_a_held_delete_is_harmless(

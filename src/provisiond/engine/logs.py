@@ -2,7 +2,8 @@
 
 One entry per processed object and cycle, with the steps Entra shows (import, scoping,
 matching, processing, referenceResolution, export), the action, the status with error
-information, and the properties that changed, old and new.
+information, and the properties that changed, old and new; steps and changes are the domain's
+typed objects (provisiond.domain.provisioning_log).
 
 What happens to an object later in the same cycle (the deletion guard holding or running its
 planned disable, an update of its manager or members) is a continuation: its steps are folded
@@ -17,11 +18,12 @@ shapes are built from the stored records only at the edge: graph/provisioning.py
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-STEP_TYPES = ("import", "scoping", "matching", "processing", "referenceResolution", "export")
+from provisiond.domain.provisioning_log import LogStep, PropertyChange, StepKind
 
 
 class EntryScope(Protocol):
@@ -79,24 +81,21 @@ class LogEntry:
     error_code: str | None = None
     error_reason: str | None = None
     error_category: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    modified: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[LogStep] = field(default_factory=list)
+    modified: list[PropertyChange] = field(default_factory=list)
     # None: a new entry. "staged" or "reference": a later result of the same cycle, folded
     # into the object's entry (see merge_records).
     continues: str | None = None
 
     def step(
-        self, name: str, kind: str, status: str, description: str, details: dict[str, str] | None = None
+        self,
+        name: str,
+        kind: StepKind | str,
+        status: str,
+        description: str,
+        details: Mapping[str, str] | None = None,
     ) -> None:
-        self.steps.append(
-            {
-                "name": name,
-                "provisioningStepType": kind,
-                "status": status,
-                "description": description,
-                "details": dict(details) if details else {},
-            }
-        )
+        self.steps.append(LogStep(name, StepKind(kind), status, description, dict(details or {})))
 
     def fail(self, code: str, reason: str, *, category: str = "NonServiceFailure") -> None:
         self.status = "failure"
@@ -154,24 +153,3 @@ def merge_records(entry: dict[str, Any], later: dict[str, Any], continues: str) 
         if entry["status"] == "skipped":
             merged.update({k: None for k in error})
     return merged
-
-
-def modified_properties(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """Changed attributes, old and new, as Graph's modifiedProperty list (values as text)."""
-    out = []
-    for name in sorted(set(old) | set(new)):
-        if old.get(name) != new.get(name):
-            out.append(
-                {"displayName": name, "oldValue": _text(old.get(name)), "newValue": _text(new.get(name))}
-            )
-    return out
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return str(value)

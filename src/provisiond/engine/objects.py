@@ -30,8 +30,9 @@ from typing import Any
 
 from provisiond.connectors import scim_requests as shapes
 from provisiond.connectors.scim_client import ScimError
+from provisiond.domain.provisioning_log import PropertyChange, property_changes
 from provisiond.engine.context import CycleContext
-from provisiond.engine.logs import LogEntry, modified_properties, new_entry
+from provisiond.engine.logs import LogEntry, new_entry
 from provisiond.engine.policy import escrow_retry_at
 from provisiond.mapping.flows import CompiledObjectMapping
 
@@ -324,7 +325,7 @@ class ObjectProcessor:
         self.ctx.counters.exported += 1
         outcome.log.action = "create"
         outcome.log.status = "success"
-        outcome.log.modified = modified_properties({}, desired)
+        outcome.log.modified = property_changes({}, desired)
         outcome.log.step(
             "EntryExportAdd",
             "export",
@@ -469,7 +470,7 @@ class ObjectProcessor:
         await self.ctx.client.patch(RESOURCE[object_type], target_id, shapes.patch_body(operations))
         self.ctx.counters.exported += 1
         outcome.log.status = "success"
-        outcome.log.modified = modified_properties(old, new)
+        outcome.log.modified = property_changes(old, new)
         outcome.log.step(
             "EntryExportUpdate",
             "export",
@@ -670,9 +671,7 @@ class ObjectProcessor:
                     await self.ctx.client.patch("Groups", cds["target_id"], shapes.patch_body(batch))
             self.ctx.counters.exported += 1
             outcome.log.status = "success"
-            outcome.log.modified = [
-                {"displayName": attribute, "oldValue": ";".join(current), "newValue": ";".join(desired)}
-            ]
+            outcome.log.modified = [PropertyChange(attribute, ";".join(current), ";".join(desired))]
             outcome.log.step("EntryExportUpdate", "referenceResolution", "success", f"Updated {attribute}")
         except ScimError as exc:
             if exc.job_level:

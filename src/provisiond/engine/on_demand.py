@@ -30,13 +30,14 @@ Choices where the reference is silent:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisiond.clock import Clock
 from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ScimError
+from provisiond.domain.provisioning_log import LogStep, StepKind
 from provisiond.engine.context import CycleContext, deletes_in_window
 from provisiond.engine.cycle import (
     JobSecrets,
@@ -258,8 +259,7 @@ async def _references(call: _Call, object_type: str, source_id: str, log: LogEnt
         outcome.log = None
         if ref is None:
             continue
-        for step in ref.steps:
-            log.steps.append({**step, "provisioningStepType": "referenceResolution"})
+        log.steps.extend(replace(step, kind=StepKind.ReferenceResolution) for step in ref.steps)
         log.modified.extend(ref.modified)
         if ref.status == "failure":
             if log.status != "failure":
@@ -375,32 +375,33 @@ def _mark_redundant(log: LogEntry) -> None:
         return
     if getattr(log, "extra_reason", None):  # SkipOutOfScopeDeletions, not a match
         return
-    for step in log.steps:
-        if step["provisioningStepType"] == "export" and step["status"] == "skipped":
-            step["details"] = {**step["details"], "SkipReason": "RedundantExport"}
+    log.steps = [
+        step.with_details(SkipReason="RedundantExport")
+        if step.kind is StepKind.Export and step.status == "skipped"
+        else step
+        for step in log.steps
+    ]
 
 
 def _complete_steps(log: LogEntry, managed: dict[str, Any] | None, initiator: Initiator) -> None:
     """Import, Scoping, Matching, Processing and Export, in that order, each present once at
     least; the Import step names who asked."""
     steps = log.steps
-    kinds = [s["provisioningStepType"] for s in steps]
-    imported = kinds.index("import") if "import" in kinds else None
+    kinds = [s.kind for s in steps]
+    imported = kinds.index(StepKind.Import) if StepKind.Import in kinds else None
     if imported is None:
         steps.insert(0, _step("EntryImport", "import", "success", "Read from the directory"))
         imported = 0
-    steps[imported]["details"] = {
-        **steps[imported]["details"],
-        "InitiatedBy": initiator.id,
-        "InitiatedByType": initiator.initiator_type,
-    }
-    if "scoping" not in kinds:
+    steps[imported] = steps[imported].with_details(
+        InitiatedBy=initiator.id, InitiatedByType=initiator.initiator_type
+    )
+    if StepKind.Scoping not in kinds:
         steps.insert(
             imported + 1, _step("EntrySynchronizationScoping", "scoping", "skipped", "Scoping not evaluated")
         )
-    kinds = [s["provisioningStepType"] for s in steps]
-    scoped = kinds.index("scoping")
-    if "matching" not in kinds:
+    kinds = [s.kind for s in steps]
+    scoped = kinds.index(StepKind.Scoping)
+    if StepKind.Matching not in kinds:
         if managed is not None:
             matching = _step(
                 "EntryMatching",
@@ -413,16 +414,16 @@ def _complete_steps(log: LogEntry, managed: dict[str, Any] | None, initiator: In
                 "EntryMatching", "matching", "skipped", "Not matched: the object is not provisioned"
             )
         steps.insert(scoped + 1, matching)
-    kinds = [s["provisioningStepType"] for s in steps]
-    if "processing" not in kinds:
+    kinds = [s.kind for s in steps]
+    if StepKind.Processing not in kinds:
         name = PROCESSING_NAMES.get(log.action, "EntrySynchronizationSkip")
         decision = _step(
             name, "processing", "success" if log.action != "other" else "skipped", _decision(log)
         )
-        exported = kinds.index("export") if "export" in kinds else len(steps)
+        exported = kinds.index(StepKind.Export) if StepKind.Export in kinds else len(steps)
         steps.insert(exported, decision)
-    kinds = [s["provisioningStepType"] for s in steps]
-    if "export" not in kinds:
+    kinds = [s.kind for s in steps]
+    if StepKind.Export not in kinds:
         steps.append(_step("EntrySynchronizationSkip", "export", "skipped", "Nothing was sent to the target"))
 
 
@@ -437,11 +438,5 @@ def _decision(log: LogEntry) -> str:
     return f"No action for {what}: the source and the target already match"
 
 
-def _step(name: str, kind: str, status: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "provisioningStepType": kind,
-        "status": status,
-        "description": description,
-        "details": {},
-    }
+def _step(name: str, kind: str, status: str, description: str) -> LogStep:
+    return LogStep(name, StepKind(kind), status, description)

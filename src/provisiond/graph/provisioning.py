@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from provisiond.domain.provisioning_log import LogStep, PropertyChange, StepKind
 from provisiond.graph.base import format_datetime
 
 ACTIONS = {"stageddelete": "stagedDelete"}
@@ -61,17 +62,8 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
             "details": None,
         },
         "provisioningAction": ACTIONS.get(record["action"], record["action"]),
-        "provisioningSteps": [
-            {
-                "name": step["name"],
-                "provisioningStepType": step["provisioningStepType"],
-                "status": step["status"],
-                "description": step["description"],
-                "details": dict(step.get("details") or {}),
-            }
-            for step in record.get("steps") or []
-        ],
-        "modifiedProperties": list(record.get("modified_properties") or []),
+        "provisioningSteps": [step_wire(step) for step in record.get("steps") or []],
+        "modifiedProperties": [property_wire(p) for p in record.get("modified_properties") or []],
     }
     summary["statusInfo" if version == "beta" else "provisioningStatusInfo"] = status
     return summary
@@ -81,11 +73,26 @@ def initiator(record: Mapping[str, Any]) -> dict[str, Any]:
     """The provisioning service for cycles; the caller for provision on demand, which names
     itself in the Import step's details (engine/on_demand.py)."""
     for step in record.get("steps") or []:
-        details = step.get("details") or {}
-        if step.get("provisioningStepType") == "import" and details.get("InitiatedBy") is not None:
+        if step.kind is StepKind.Import and step.details.get("InitiatedBy") is not None:
             return {
-                "id": details["InitiatedBy"],
+                "id": step.details["InitiatedBy"],
                 "displayName": None,
-                "initiatorType": details.get("InitiatedByType"),
+                "initiatorType": step.details.get("InitiatedByType"),
             }
     return {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"}
+
+
+def step_wire(step: LogStep) -> dict[str, Any]:
+    """A provisioningStep."""
+    return {
+        "name": step.name,
+        "provisioningStepType": step.kind.value,
+        "status": step.status,
+        "description": step.description,
+        "details": dict(step.details),
+    }
+
+
+def property_wire(change: PropertyChange) -> dict[str, Any]:
+    """A modifiedProperty."""
+    return {"displayName": change.name, "oldValue": change.old, "newValue": change.new}

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from provisiond.store.job_state import JobStatusColumn
+from provisiond.store.log_steps import LogStepsColumn, PropertyChangesColumn
 
 metadata = MetaData(
     naming_convention={
@@ -343,8 +344,8 @@ provisioning_logs = Table(
     Column("target_id", String(256)),
     Column("target_type", String(128)),
     Column("target_display_name", String(256)),
-    Column("steps", JSON, nullable=False),
-    Column("modified_properties", JSON, nullable=False),
+    Column("steps", LogStepsColumn(), nullable=False),
+    Column("modified_properties", PropertyChangesColumn(), nullable=False),
     Index("ix_provisioning_logs_job_time", "job_id", "activity_date_time"),
     Index("ix_provisioning_logs_time", "activity_date_time"),
 )

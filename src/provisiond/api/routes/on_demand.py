@@ -33,10 +33,11 @@ from provisiond.api.common import json_object, odata_context, parse_model, read_
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
 from provisiond.api.routes.targets import JOB, sp_target
+from provisiond.domain.provisioning_log import StepKind
 from provisiond.engine.objects import GROUP, USER
 from provisiond.engine.on_demand import MAX_MEMBERS, Initiator, OnDemandResult, Subject
 from provisiond.graph.base import format_datetime
-from provisiond.graph.provisioning import SOURCE_SYSTEM, TARGET_SYSTEM
+from provisiond.graph.provisioning import SOURCE_SYSTEM, TARGET_SYSTEM, property_wire
 from provisiond.graph.synchronization import ProvisionOnDemandRequest, SynchronizationJobSubject
 from provisiond.services.on_demand import PARAMETER_INVALID, OnDemandService
 
@@ -50,14 +51,6 @@ ACTIONS = {
     "disable": "Disable",
     "stageddelete": "StagedDelete",
     "other": "Other",
-}
-STEP_TYPES = {
-    "import": "Import",
-    "scoping": "Scoping",
-    "matching": "Matching",
-    "processing": "Processing",
-    "referenceResolution": "ReferenceResolution",
-    "export": "Export",
 }
 REDUNDANT = "The state of the {kind} in both the source and target systems already match."
 
@@ -164,9 +157,9 @@ def key_value(result: OnDemandResult) -> tuple[dict[str, Any], dict[str, Any]]:
     details: dict[str, Any] = {}
     skip_reason = next(
         (
-            s["details"].get("SkipReason")
+            s.details["SkipReason"]
             for s in record["steps"]
-            if s["provisioningStepType"] == "export" and s["details"].get("SkipReason")
+            if s.kind is StepKind.Export and s.details.get("SkipReason")
         ),
         None,
     )
@@ -190,18 +183,16 @@ def wire_record(record: dict[str, Any]) -> dict[str, Any]:
         "jobId": record["job_id"],
         "startTime": format_datetime(started),
         "endTime": end_text,
-        "modifiedProperties": [
-            {"displayName": p["displayName"], "oldValue": p.get("oldValue"), "newValue": p.get("newValue")}
-            for p in record["modified_properties"]
-        ],
+        "modifiedProperties": [property_wire(p) for p in record["modified_properties"]],
         "provisioningSteps": [
             {
-                "name": s["name"],
-                "type": STEP_TYPES.get(s["provisioningStepType"], s["provisioningStepType"]),
-                "status": s["status"].capitalize(),
-                "description": s["description"],
+                "name": s.name,
+                # The record of §7.1 names the kinds in PascalCase (ReferenceResolution).
+                "type": s.kind.value[:1].upper() + s.kind.value[1:],
+                "status": s.status.capitalize(),
+                "description": s.description,
                 "timestamp": end_text,
-                "details": dict(s.get("details") or {}),
+                "details": dict(s.details),
             }
             for s in record["steps"]
         ],

@@ -1,0 +1,71 @@
+"""What a provisioning log entry says happened to an object: its steps and the properties it
+changed, as typed objects.
+
+The engine records them as it works (engine/logs.py builds the entries); the store keeps them
+as JSON of these objects (store/provisioning_logs.py); Graph's provisioningStep and
+modifiedProperty shapes are built from them only at the edge (graph/provisioning.py for
+provisioningObjectSummary, api/routes/on_demand.py for provisionOnDemand's record).
+
+The step kinds are Graph's provisioningStepType members, since Entra's steps are the domain's
+vocabulary; the wire's names (`provisioningStepType`, `oldValue`) are not.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+
+class StepKind(enum.StrEnum):
+    """Graph's provisioningStepType."""
+
+    Import = "import"
+    Scoping = "scoping"
+    Matching = "matching"
+    Processing = "processing"
+    ReferenceResolution = "referenceResolution"
+    Export = "export"
+
+
+@dataclass(frozen=True)
+class LogStep:
+    """One step of an object's processing: `name` is Entra's (EntryImport, EntryExportAdd, ...),
+    `status` a provisioningResult member (success, failure, skipped, warning)."""
+
+    name: str
+    kind: StepKind
+    status: str
+    description: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+    def with_details(self, **more: str) -> LogStep:
+        return replace(self, details={**self.details, **more})
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """A property the processing changed, its old and new values as text (None: absent)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+def property_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[PropertyChange]:
+    """The properties whose values differ, by name, their values as text."""
+    return [
+        PropertyChange(name, _text(old.get(name)), _text(new.get(name)))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value)
