@@ -13,6 +13,7 @@ from provisiond.domain.job_state import (
     JobState,
     JobStatus,
     Progress,
+    QuarantineReason,
     Schedule,
     ScheduleState,
     StatusCode,
@@ -54,7 +55,7 @@ def test_a_new_job_is_paused_until_started_and_not_run_until_a_cycle_ran() -> No
 def test_pause_keeps_progress_and_quarantine_and_start_lifts_the_quarantine() -> None:
     job = _job(progress=(Progress(1, 2, T0),)).cycle_quarantined(
         _run(ExecutionResult.Failed),
-        "Unknown",
+        QuarantineReason.Unknown,
         ERROR,
         (),
         failed=True,
@@ -72,7 +73,13 @@ def test_pause_keeps_progress_and_quarantine_and_start_lifts_the_quarantine() ->
 
 def test_restart_lifts_a_quarantine_by_its_flags() -> None:
     quarantined = _job().cycle_quarantined(
-        _run(), "TooManyDeletes", ERROR, (), failed=False, next_attempt=_retry, disable_after=HOUR * 24
+        _run(),
+        QuarantineReason.TooManyDeletes,
+        ERROR,
+        (),
+        failed=False,
+        next_attempt=_retry,
+        disable_after=HOUR * 24,
     )
     assert quarantined.status.code is StatusCode.Quarantine
     kept = quarantined.restarted(T0, escrows=False, quarantine=False, force_deletes=False)
@@ -100,7 +107,7 @@ def test_restart_lifts_a_quarantine_by_its_flags() -> None:
 def test_a_quarantine_series_keeps_its_start_and_stops_the_job_after_the_limit() -> None:
     first = _job().cycle_quarantined(
         _run(ExecutionResult.Failed),
-        "Unknown",
+        QuarantineReason.Unknown,
         ERROR,
         (),
         failed=True,
@@ -110,7 +117,7 @@ def test_a_quarantine_series_keeps_its_start_and_stops_the_job_after_the_limit()
     assert first.next_cycle == T0 + 6 * HOUR
     second = first.cycle_quarantined(
         _run(ExecutionResult.Failed, at=T0 + 6 * HOUR),
-        "Unknown",
+        QuarantineReason.Unknown,
         ERROR,
         (),
         failed=True,
@@ -121,7 +128,7 @@ def test_a_quarantine_series_keeps_its_start_and_stops_the_job_after_the_limit()
     assert second.status.quarantine.series_count == 2 and second.status.successive_failures == 2
     third = second.cycle_quarantined(
         _run(ExecutionResult.Failed, at=T0 + 12 * HOUR),
-        "Unknown",
+        QuarantineReason.Unknown,
         ERROR,
         (),
         failed=True,
@@ -134,7 +141,13 @@ def test_a_quarantine_series_keeps_its_start_and_stops_the_job_after_the_limit()
 
 def test_a_completed_cycle_lifts_the_quarantine_and_an_escrow_retry_brings_the_next_cycle_forward() -> None:
     job = _job(successive_failures=3).cycle_quarantined(
-        _run(), "Unknown", ERROR, (), failed=False, next_attempt=_retry, disable_after=HOUR * 24
+        _run(),
+        QuarantineReason.Unknown,
+        ERROR,
+        (),
+        failed=False,
+        next_attempt=_retry,
+        disable_after=HOUR * 24,
     )
     done = job.cycle_completed(
         _run(ExecutionResult.EntryLevelErrors, exported=1, exports=2),
@@ -163,3 +176,10 @@ def test_an_endless_interval_schedules_no_cycle_in_this_calendar() -> None:
     schedule = Schedule(ScheduleState.Active, timedelta.max)
     assert schedule.next_cycle(T0) == FAR_FUTURE
     assert Schedule(ScheduleState.Paused).next_cycle(T0) is None
+
+
+def test_a_cycle_that_began_starts_its_progress_at_zero_and_its_end_clears_it() -> None:
+    began = _job().cycle_began(T0)
+    assert began.status.progress == (Progress(0, 0, T0),)
+    assert began.status.code is StatusCode.Active and began.next_cycle is None
+    assert began.cycle_completed(_run(at=T0 + HOUR), ()).status.progress == ()

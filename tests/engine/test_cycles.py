@@ -257,3 +257,30 @@ def test_an_assignment_committed_while_a_cycle_reads_the_scope_is_not_skipped_by
     wait_for(lambda: "late@contoso.example" in setup.target_users(), 30, "the late user in the app")
     setup.wait_idle()
     assert setup.target_users()["user0@contoso.example"]["title"] == "Lead"
+
+
+def test_a_running_cycle_shows_progress_from_zero_observed_when_it_began_and_none_once_it_ended(
+    manual_engine: Any, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    release = threading.Event()
+    real = DirectorySource.user_page
+
+    def held_user_page(source: DirectorySource, *args: Any, **kwargs: Any) -> Any:
+        release.wait(30)  # the cycle has begun and waits here for the test
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(DirectorySource, "user_page", held_user_page)
+    clock = manual_engine.clock
+    setup = provision(manual_engine.server, scim_target, users=2)
+    running = wait_for(lambda: (r := setup.job_row())["lease_owner"] and r["status"]["progress"] and r, 30)
+    [progress] = running["status"]["progress"]
+    assert (progress["completedUnits"], progress["totalUnits"]) == (0, 0)
+    assert progress["progressObservationDateTime"].startswith(clock.now().strftime("%Y-%m-%dT%H:%M:%S"))
+    assert running["status"]["lastExecution"] is None
+
+    release.set()
+    ended = setup.wait_cycle(None)
+    assert ended["status"]["progress"] == []
+    assert ended["status"]["lastExecution"]["state"] == "Succeeded"

@@ -11,6 +11,7 @@ from provisiond.domain.job_state import (
     JobStatus,
     Progress,
     Quarantine,
+    QuarantineReason,
     Schedule,
     ScheduleState,
     StatusCode,
@@ -51,7 +52,7 @@ def _full_status() -> JobStatus:
         last_successful_execution_with_exports=_execution(ExecutionResult.Succeeded),
         progress=(Progress(completed=3, total=10, observed=T0),),
         quarantine=Quarantine(
-            reason="TooManyDeletes",
+            reason=QuarantineReason.TooManyDeletes,
             error=error,
             current_began=T0,
             next_attempt=T0 + timedelta(hours=6),

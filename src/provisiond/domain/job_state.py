@@ -8,11 +8,12 @@ the same transaction.
 
 - start, pause, disable, restart: `started`, `paused`, `disabled`, `restarted` (called by
   services/synchronization.py, which owns the API's use cases and their transactions);
-- a cycle's facts: `cycle_progressed`, `cycle_completed` (Succeeded, or EntryLevelErrors when
+- a cycle's facts: `cycle_began`, `cycle_progressed`, `cycle_completed` (Succeeded, or EntryLevelErrors when
   objects were escrowed under the thresholds; a quarantine is lifted), `cycle_quarantined`
   (TooManyDeletes, an escrow threshold, a quarantine exception), `cycle_failed` (the cycle could
-  not start its work) and `cycle_failed_unexpectedly` (called by engine/status.py). A cycle's
-  beginning changes no status: the scheduler's lease says a cycle runs.
+  not start its work) and `cycle_failed_unexpectedly` (called by engine/status.py). Whether a
+  cycle runs is the scheduler's lease; `cycle_began` only starts the progress at zero, so a
+  reader of the job sees when the running cycle began.
 
 Where this lives, and why. DESIGN's State section places the owner "in `services`", but the
 engine, which sits below services, reports the cycles' facts, and imports point down only. So
@@ -68,6 +69,19 @@ class ExecutionResult(enum.StrEnum):
     EntryLevelErrors = "EntryLevelErrors"
 
 
+class QuarantineReason(enum.StrEnum):
+    """Graph's quarantineReason: why a job is quarantined."""
+
+    EncounteredBaseEscrowThreshold = "EncounteredBaseEscrowThreshold"
+    EncounteredTotalEscrowThreshold = "EncounteredTotalEscrowThreshold"
+    EncounteredEscrowProportionThreshold = "EncounteredEscrowProportionThreshold"
+    EncounteredQuarantineException = "EncounteredQuarantineException"
+    Unknown = "Unknown"
+    QuarantinedOnDemand = "QuarantinedOnDemand"
+    TooManyDeletes = "TooManyDeletes"
+    IngestionInterrupted = "IngestionInterrupted"
+
+
 @dataclass(frozen=True)
 class JobError:
     code: str | None
@@ -105,7 +119,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Quarantine:
-    reason: str
+    reason: QuarantineReason
     error: JobError | None
     current_began: datetime
     next_attempt: datetime
@@ -203,12 +217,19 @@ class JobState:
         if escrows:
             status = replace(status, escrows_pruned=False)
         held = status.quarantine
-        if quarantine or (force_deletes and held is not None and held.reason == "TooManyDeletes"):
+        if quarantine or (
+            force_deletes and held is not None and held.reason is QuarantineReason.TooManyDeletes
+        ):
             status = replace(status, quarantine=None)
         code = StatusCode.Quarantine if status.quarantine else status.running_code()
         return JobState(replace(self.schedule, state=ScheduleState.Active), replace(status, code=code), now)
 
     # A cycle's facts
+
+    def cycle_began(self, now: datetime) -> JobState:
+        """A cycle took the job: its progress starts at zero, observed now (the previous
+        cycle's progress was cleared when it ended). Nothing else changes until it ends."""
+        return self.cycle_progressed(Progress(completed=0, total=0, observed=now))
 
     def cycle_progressed(self, progress: Progress) -> JobState:
         return replace(self, status=replace(self.status, progress=(progress,)))
@@ -251,7 +272,7 @@ class JobState:
     def cycle_quarantined(
         self,
         execution: Execution,
-        reason: str,
+        reason: QuarantineReason,
         error: JobError,
         counts: tuple[tuple[str, int], ...],
         *,

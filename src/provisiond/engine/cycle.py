@@ -112,6 +112,7 @@ class CycleRunner:
             self.db, self.clock, self.source, job, secrets, schema, settings, client, owner=owner, began=began
         )
         try:
+            status.began()
             if job["watermark"] is None or job["initial_cursor"] is not None:
                 await self._initial(ctx, status, head)
             else:

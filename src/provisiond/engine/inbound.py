@@ -47,8 +47,9 @@ from pydantic import ValidationError
 from sqlalchemy import Boolean, Connection, String
 
 from provisiond.clock import Clock
+from provisiond.domain.provisioning_log import PropertyChange, property_changes
 from provisiond.engine.context import Counters, CycleStopped, deletes_in_window, ensure_still_running
-from provisiond.engine.logs import LogEntry, modified_properties, new_entry
+from provisiond.engine.logs import LogEntry, new_entry
 from provisiond.engine.policy import EngineSettings, escrow_retry_at
 from provisiond.engine.status import StatusWriter
 from provisiond.graph.base import camel_name, valid_upn
@@ -274,6 +275,7 @@ class InboundCycle:
             evaluation=expressions.EvaluationContext(now=self.clock.now),
         )
         try:
+            status.began()
             held = self._cycle(ctx, status)
             self._finish(ctx, status, held)
         except GenerationChanged:
@@ -549,7 +551,7 @@ class InboundCycle:
             plan.user = record
             entry.action = "create"
             entry.status = "success"
-            entry.modified = modified_properties({}, _wire(values))
+            entry.modified = property_changes({}, _wire(values))
             entry.step(
                 "EntryExportAdd",
                 "export",
@@ -567,7 +569,7 @@ class InboundCycle:
                 )
                 entry.action = "disable" if plan.disables else "update"
                 entry.status = "success"
-                entry.modified = modified_properties(
+                entry.modified = property_changes(
                     _wire({c: plan.user.get(c) for c in changed}), _wire(changed)
                 )
                 entry.step(
@@ -663,9 +665,7 @@ class InboundCycle:
                 related_id=manager["id"],
                 at=now,
             )
-            entry.modified.append(
-                {"displayName": "manager", "oldValue": user.get("manager_id"), "newValue": manager["id"]}
-            )
+            entry.modified.append(PropertyChange("manager", user.get("manager_id"), manager["id"]))
             if entry.action == "other":
                 entry.action = "update"
                 entry.status = "success"

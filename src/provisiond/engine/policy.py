@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from provisiond.domain.job_state import QuarantineReason
 from provisiond.graph.base import parse_duration
 
 HOUR = timedelta(hours=1)
@@ -246,7 +247,7 @@ def _doubling(base: timedelta, attempt: int, cap: timedelta) -> timedelta:
 
 @dataclass(frozen=True)
 class QuarantineVerdict:
-    reason: str
+    reason: QuarantineReason
     message: str
 
 
@@ -258,18 +259,20 @@ def escrow_quarantine(
     total = object_failures + reference_failures
     if total >= settings.quarantine_total_failures:
         return QuarantineVerdict(
-            "EncounteredTotalEscrowThreshold", f"{total} escrowed failures reach the total threshold"
+            QuarantineReason.EncounteredTotalEscrowThreshold,
+            f"{total} escrowed failures reach the total threshold",
         )
     if object_failures < settings.quarantine_min_failures:
         return None
     if object_failures > settings.quarantine_failure_count:
         return QuarantineVerdict(
-            "EncounteredBaseEscrowThreshold", f"{object_failures} escrowed failures exceed the threshold"
+            QuarantineReason.EncounteredBaseEscrowThreshold,
+            f"{object_failures} escrowed failures exceed the threshold",
         )
     if processed and object_failures / processed > settings.quarantine_failure_proportion:
         share = round(100 * object_failures / processed)
         return QuarantineVerdict(
-            "EncounteredEscrowProportionThreshold", f"{share}% of provisioning events failed"
+            QuarantineReason.EncounteredEscrowProportionThreshold, f"{share}% of provisioning events failed"
         )
     return None
 

@@ -1,5 +1,5 @@
-"""The engine's reports of a cycle's facts to the job's state: progress during a cycle; at its
-end the execution and counters, quarantine or success, and the next cycle.
+"""The engine's reports of a cycle's facts to the job's state: its beginning and progress; at
+its end the execution and counters, quarantine or success, and the next cycle.
 
 The transitions themselves are the domain's (provisiond.domain.job_state); this module reads
 the job, applies one transition and writes the columns it changed, inside a guarded
@@ -24,6 +24,7 @@ from provisiond.domain.job_state import (
     JobError,
     JobState,
     Progress,
+    QuarantineReason,
     entry_counts,
 )
 from provisiond.engine.context import Counters, CycleContext
@@ -73,6 +74,9 @@ class StatusWriter:
         except GenerationChanged:
             return None
 
+    def began(self) -> None:
+        self._update(lambda job, conn: job.cycle_began(self.clock.now()))
+
     def progress(self, ctx: CycleFacts) -> None:
         counters = ctx.counters
         progress = Progress(
@@ -106,7 +110,7 @@ class StatusWriter:
         if held:
             self.finish_quarantined(
                 ctx,
-                "TooManyDeletes",
+                QuarantineReason.TooManyDeletes,
                 reason
                 or f"{held} {held_what} in one cycle exceed the threshold of {ctx.settings.delete_threshold}; "
                 "they are staged. Restart with resetScope ForceDeletes to let them run.",
@@ -136,9 +140,11 @@ class StatusWriter:
 
         self._update(transition)
 
-    def finish_quarantined(self, ctx: CycleFacts, reason: str, message: str, *, failed: bool = False) -> None:
+    def finish_quarantined(
+        self, ctx: CycleFacts, reason: QuarantineReason, message: str, *, failed: bool = False
+    ) -> None:
         now = self.clock.now()
-        error = JobError(reason, message, tenant_actionable=True)
+        error = JobError(reason.value, message, tenant_actionable=True)
         result = ExecutionResult.Failed if failed else ExecutionResult.EntryLevelErrors
         execution = ctx.counters.execution(result, ctx.began, now, error)
         self._quarantine(execution, reason, error, ctx.settings, failed=failed)
@@ -147,10 +153,17 @@ class StatusWriter:
         now = self.clock.now()
         error = JobError(exc.code, exc.message, tenant_actionable=True)
         execution = ctx.counters.execution(ExecutionResult.Failed, ctx.began, now, error)
-        self._quarantine(execution, "EncounteredQuarantineException", error, ctx.settings, failed=True)
+        reason = QuarantineReason.EncounteredQuarantineException
+        self._quarantine(execution, reason, error, ctx.settings, failed=True)
 
     def _quarantine(
-        self, execution: Execution, reason: str, error: JobError, settings: EngineSettings, *, failed: bool
+        self,
+        execution: Execution,
+        reason: QuarantineReason,
+        error: JobError,
+        settings: EngineSettings,
+        *,
+        failed: bool,
     ) -> None:
         def transition(job: JobState, conn: Connection) -> JobState:
             return job.cycle_quarantined(

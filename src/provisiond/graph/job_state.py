@@ -18,6 +18,7 @@ from provisiond.domain.job_state import (
     JobStatus,
     Progress,
     Quarantine,
+    QuarantineReason,
     Schedule,
     StatusCode,
     entry_counts,
@@ -101,7 +102,7 @@ def quarantine_wire(quarantine: Quarantine | None) -> dict[str, Any] | None:
         "currentBegan": format_datetime(quarantine.current_began),
         "error": error_wire(quarantine.error),
         "nextAttempt": format_datetime(quarantine.next_attempt),
-        "reason": quarantine.reason,
+        "reason": quarantine.reason.value,
         "seriesBegan": format_datetime(quarantine.series_began),
         "seriesCount": quarantine.series_count,
     }
@@ -134,7 +135,7 @@ def status_from_wire(body: dict[str, Any]) -> JobStatus:
         quarantine=None
         if wire.quarantine is None
         else Quarantine(
-            reason=wire.quarantine.reason.value,
+            reason=QuarantineReason(wire.quarantine.reason.value),
             error=_error(wire.quarantine.error),
             current_began=wire.quarantine.current_began,
             next_attempt=wire.quarantine.next_attempt,

@@ -27,6 +27,7 @@ from provisiond.domain.job_state import (
     JobStatus,
     Progress,
     Quarantine,
+    QuarantineReason,
     Schedule,
     ScheduleState,
     StatusCode,
@@ -196,7 +197,7 @@ def _quarantine_json(quarantine: Quarantine | None) -> dict[str, Any] | None:
     if quarantine is None:
         return None
     return {
-        "reason": quarantine.reason,
+        "reason": quarantine.reason.value,
         "error": _error_json(quarantine.error),
         "current_began": _time(quarantine.current_began),
         "next_attempt": _time(quarantine.next_attempt),
@@ -209,7 +210,7 @@ def _quarantine(data: Mapping[str, Any] | None) -> Quarantine | None:
     if data is None:
         return None
     return Quarantine(
-        reason=data["reason"],
+        reason=QuarantineReason(data["reason"]),
         error=_error(data["error"]),
         current_began=_parse(data["current_began"]),
         next_attempt=_parse(data["next_attempt"]),
