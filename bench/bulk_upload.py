@@ -29,7 +29,7 @@ import os
 import time
 from typing import Any
 
-import httpx2
+import httpx
 from common import (
     add_common_arguments,
     command_line,
@@ -142,7 +142,7 @@ def main() -> None:
         latencies: list[float] = []
         throttled = 0
         first_accepted: float | None = None
-        with httpx2.Client(
+        with httpx.Client(
             base_url=f"{service.url}/v1.0",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
             timeout=60,

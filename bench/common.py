@@ -48,7 +48,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-import httpx2
+import httpx
 import uvicorn
 import yarl
 from sqlalchemy import create_engine, text
@@ -136,9 +136,9 @@ class TargetProcess:
 
     def _admin(self, action: str, body: Any = None, timeout: float = 600) -> dict[str, Any]:
         if body is None:
-            response = httpx2.get(f"{self.root}/_bench/{action}", timeout=timeout)
+            response = httpx.get(f"{self.root}/_bench/{action}", timeout=timeout)
         else:
-            response = httpx2.post(f"{self.root}/_bench/{action}", json=body, timeout=timeout)
+            response = httpx.post(f"{self.root}/_bench/{action}", json=body, timeout=timeout)
         response.raise_for_status()
         return dict(response.json())
 
@@ -162,8 +162,8 @@ class TargetProcess:
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
 
-    def client(self) -> httpx2.Client:
-        return httpx2.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
 
 
 @contextlib.contextmanager
@@ -178,8 +178,8 @@ def scim_target() -> Iterator[TargetProcess]:
         def ready() -> bool:
             if process.poll() is not None:
                 raise RuntimeError("the SCIM target exited")
-            with contextlib.suppress(httpx2.HTTPError):
-                return httpx2.get(f"{target.root}/_bench/stats", timeout=1).status_code == 200
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{target.root}/_bench/stats", timeout=1).status_code == 200
             return False
 
         wait_for(ready, 30, "the SCIM target to listen", interval=0.05)
@@ -202,7 +202,7 @@ class Service:
     settings: Settings
     db: Database
     scheduler: Scheduler
-    client: httpx2.Client
+    client: httpx.Client
 
 
 @contextlib.contextmanager
@@ -249,7 +249,7 @@ def provisiond(database_url: str | None = None) -> Iterator[Service]:
         wait_for(lambda: server.started, 20, "the API to listen", interval=0.02)
         scheduler.start()
         token = mint_token(settings, scopes=ADMIN_SCOPES, wids=[APPLICATION_ADMINISTRATOR])
-        client = httpx2.Client(
+        client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}/v1.0",
             headers={"Authorization": f"Bearer {token}"},
             timeout=60,

@@ -148,15 +148,20 @@ class _RichProgress:
 
 
 def target_counts(scim_url: str, scim_token: str) -> tuple[int, int]:
-    import httpx2
+    """How many users and groups the SCIM app holds, read as the engine reads it (aiohttp)."""
+    from provisiond.connectors.outbound import ALLOW_EVERYTHING
+    from provisiond.connectors.scim import probe_get, probe_session, run_probe
 
-    headers = {"Authorization": f"Bearer {scim_token}"}
-    with httpx2.Client(base_url=scim_url, headers=headers, timeout=30) as client:
-        counts = []
-        for resource in ("Users", "Groups"):
-            body = client.get(f"/{resource}", params={"count": "1"}).json()
-            counts.append(int(body.get("totalResults") or 0))
-    return counts[0], counts[1]
+    async def count() -> tuple[int, int]:
+        async with probe_session(scim_token, 30, ALLOW_EVERYTHING) as session:
+            counts = []
+            for resource in ("Users", "Groups"):
+                url = f"{scim_url.rstrip('/')}/{resource}"
+                answer = await probe_get(session, url, 30, ALLOW_EVERYTHING, params={"count": "1"})
+                counts.append(int(answer.json().get("totalResults") or 0))
+        return counts[0], counts[1]
+
+    return run_probe(count())
 
 
 # What to try next
