@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from tests.api.helpers import assert_graph_error, make_user, store_snapshot
 from tests.conftest import LiveServer
 
 from provisiond.store.changelog import changes_after, last_seq
+from provisiond.store.tables import users
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 UPN_CONFLICT = "Another object with the same value for property userPrincipalName already exists."
@@ -270,6 +272,35 @@ def test_patch_updates_only_the_properties_sent(sqlite_server: LiveServer) -> No
     assert body["otherMails"] == ["a@x.example"]
     assert body["accountEnabled"] is True
     assert body["userPrincipalName"] == "ann@contoso.example"
+
+
+def test_patch_by_user_principal_name_updates_the_live_user_and_logs_one_change(
+    live_server: LiveServer,
+) -> None:
+    with live_server.client() as client:
+        ann = make_user(client, "ann")
+        with live_server.db.read() as conn:
+            before = last_seq(conn)
+        response = client.patch("/users/ANN@contoso.example", json={"jobTitle": "Lead"})
+        assert response.status_code == 204, response.text
+        assert client.get(f"/users/{ann['id']}?$select=jobTitle").json()["jobTitle"] == "Lead"
+    with live_server.db.read() as conn:
+        changes = changes_after(conn, before)
+    assert [(c.object_id, c.change_type) for c in changes] == [(ann["id"], "updated")]
+
+
+def test_patch_of_a_deleted_user_is_not_found_and_changes_nothing(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        ann = make_user(client, "ann", jobTitle="Engineer")
+        assert client.delete(f"/users/{ann['id']}").status_code == 204
+        snapshot = store_snapshot(live_server.db)
+        for key in (ann["id"], "ann@contoso.example", str(uuid.uuid4())):
+            response = client.patch(f"/users/{key}", json={"jobTitle": "Lead"})
+            assert_graph_error(response, 404, "Request_ResourceNotFound")
+    assert store_snapshot(live_server.db) == snapshot
+    with live_server.db.read() as conn:
+        title = conn.execute(select(users.c.job_title).where(users.c.id == ann["id"])).scalar_one()
+    assert title == "Engineer"
 
 
 def test_patch_null_clears_a_single_valued_property(sqlite_server: LiveServer) -> None:

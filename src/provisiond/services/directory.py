@@ -12,12 +12,12 @@ longer deleted (404), on PostgreSQL as on SQLite (where writers are serialised a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Table
 from sqlalchemy.exc import IntegrityError
 
 from provisiond.clock import Clock
@@ -96,7 +96,14 @@ class DirectoryService(WritingService):
         if "account_enabled" in values and values["account_enabled"] is None:
             raise BadRequest("Invalid value for property 'accountEnabled': null is not allowed.")
         with _upn_unique(), self._write() as conn:
-            user = self._live_user(conn, key, lock=True)
+            if values and "user_principal_name" not in values:
+                # The common PATCH in one statement: the UPDATE finds, locks and changes the row.
+                user_id = repo.update_live_user(conn, key, values)
+                if user_id is None:
+                    raise NotFound.resource(key)
+                self._changed(conn, "user", user_id, "updated")
+                return
+            user = self._live_user(conn, key, lock=True, columns=(users.c.id,))
             if "user_principal_name" in values:
                 upn = values["user_principal_name"]
                 if upn is None:
@@ -110,7 +117,7 @@ class DirectoryService(WritingService):
 
     def delete_user(self, key: str) -> None:
         with self._write() as conn:
-            user = self._live_user(conn, key, lock=True)
+            user = self._live_user(conn, key, lock=True, columns=(users.c.id,))
             repo.soft_delete(conn, users, user["id"], self.clock.now())
             self._changed(conn, "user", user["id"], "softDeleted")
 
@@ -273,9 +280,12 @@ class DirectoryService(WritingService):
 
     # Helpers
 
-    def _live_user(self, conn: Connection, key: str, *, lock: bool = False) -> Record:
-        record = repo.get(conn, users, key, for_update=lock) or (
-            repo.get_user_by_upn(conn, key, for_update=lock) if "@" in key else None
+    def _live_user(
+        self, conn: Connection, key: str, *, lock: bool = False, columns: Sequence[Column[Any]] = ()
+    ) -> Record:
+        """The live user whose id or userPrincipalName is `key` (`columns` of it, all when empty)."""
+        record = repo.get(conn, users, key, for_update=lock, columns=columns) or (
+            repo.get_user_by_upn(conn, key, for_update=lock, columns=columns) if "@" in key else None
         )
         if record is None:
             raise NotFound.resource(key)

@@ -52,14 +52,16 @@ def get(
     *,
     deleted: bool | None = False,
     for_update: bool = False,
+    columns: Sequence[Column[Any]] = (),
 ) -> Record | None:
-    """One object by id; `deleted` False = live only, True = soft-deleted only, None = either.
+    """One object by id; `deleted` False = live only, True = soft-deleted only, None = either;
+    `columns` only (all when empty), for a writer that needs no more than the id.
 
     `for_update` locks the row until the transaction ends (PostgreSQL; SQLite's writers are
     serialised already). A writer that waited for the lock reads the row as the first writer
     left it, so a state check (live, deleted) made this way cannot pass twice.
     """
-    query = select(table).where(table.c.id == object_id)
+    query = (select(*columns) if columns else select(table)).where(table.c.id == object_id)
     query = _deleted_clause(query, table, deleted)
     if for_update:
         query = query.with_for_update()
@@ -68,9 +70,15 @@ def get(
 
 
 def get_user_by_upn(
-    conn: Connection, upn: str, *, deleted: bool | None = False, for_update: bool = False
+    conn: Connection,
+    upn: str,
+    *,
+    deleted: bool | None = False,
+    for_update: bool = False,
+    columns: Sequence[Column[Any]] = (),
 ) -> Record | None:
-    query = _deleted_clause(select(users).where(users.c.upn_key == upn.lower()), users, deleted)
+    query = (select(*columns) if columns else select(users)).where(users.c.upn_key == upn.lower())
+    query = _deleted_clause(query, users, deleted)
     if for_update:
         query = query.with_for_update()
     row = conn.execute(query).mappings().first()
@@ -91,6 +99,19 @@ def app_id_taken(conn: Connection, table: Table, app_id: str) -> bool:
 def update_fields(conn: Connection, table: Table, object_id: str, values: Mapping[str, Any]) -> None:
     if values:
         conn.execute(update(table).where(table.c.id == object_id).values(**values))
+
+
+def update_live_user(conn: Connection, key: str, values: Mapping[str, Any]) -> str | None:
+    """Set `values` on the live user whose id is `key` (or, for a key with `@`, whose
+    userPrincipalName is); its id, or None when there is no such user. No read before the write:
+    the UPDATE finds and locks the row itself."""
+    live = users.c.deleted_date_time.is_(None)
+    keys = (users.c.id == key, users.c.upn_key == key.lower()) if "@" in key else (users.c.id == key,)
+    for match in keys:
+        found = conn.execute(update(users).where(match, live).values(**values).returning(users.c.id)).first()
+        if found is not None:
+            return str(found[0])
+    return None
 
 
 def remove(conn: Connection, table: Table, object_id: str) -> None:
