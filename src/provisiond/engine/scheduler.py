@@ -15,6 +15,7 @@ the job's scope (`engine.wakeups`): every tick weighs the changes since the last
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import socket
@@ -36,6 +37,14 @@ from provisiond.store.db import Database
 log = logging.getLogger("provisiond.engine")
 
 TICK_SPACING_SECONDS = 0.1  # real time between two ticks at least; far below the debounce
+
+
+class _Unread(enum.Enum):
+    UNREAD = enum.auto()
+
+
+UNREAD = _Unread.UNREAD
+NextDue = datetime | None | _Unread  # the earliest due time, or UNREAD when this tick has not read it
 
 
 class Scheduler:
@@ -101,12 +110,14 @@ class Scheduler:
         while not self._stopping.is_set():
             tick_began = loop.time()
             self._wake.clear()  # before the tick: a wake-up during the tick is kept for the next
+            due: NextDue = UNREAD
             try:
                 self._bring_forward_changed_jobs()
                 while len(running) < self.max_concurrent_jobs:
-                    job = self._claim()
+                    job, due = self._claim()
                     if job is None:
                         break
+                    due = UNREAD
                     running[job["id"]] = asyncio.create_task(self._run(job))
             except Exception as exc:  # the database may be briefly unavailable; try again next tick
                 self._tick_failed(exc)
@@ -115,7 +126,9 @@ class Scheduler:
             for job_id in [j for j, t in running.items() if t.done()]:
                 running.pop(job_id)
             waiters: list[Any] = [asyncio.create_task(self._wake.wait()), *running.values()]
-            await asyncio.wait(waiters, timeout=self._until_next_due(), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self._until_next_due(due), return_when=asyncio.FIRST_COMPLETED
+            )
             waiters[0].cancel()
             # Wake-ups closer together than TICK_SPACING share one tick: a burst of API writes
             # costs the scheduler a few ticks a second, not one each (changes are debounced anyway).
@@ -135,26 +148,30 @@ class Scheduler:
             log.error("scheduler tick failed (%d in a row): %s", self._tick_failures, _one_line(exc))
             self._tick_logged_at = now
 
-    def _until_next_due(self) -> float:
-        """Sleep until the earliest due cycle (a debounced change, a retry), at most one poll."""
-        try:
-            with self.db.read() as conn:
-                due = state.next_due(conn)
-        except Exception:
-            return self.poll_seconds
+    def _until_next_due(self, due: NextDue = UNREAD) -> float:
+        """Sleep until the earliest due cycle (a debounced change, a retry), at most one poll.
+        `due`: the earliest due time this tick's last claim read, when it read one."""
+        if due is UNREAD:
+            try:
+                with self.db.read() as conn:
+                    due = state.next_due(conn)
+            except Exception:
+                return self.poll_seconds
         if due is None:
             return self.poll_seconds
         wait = (due - self.clock.now()).total_seconds()
         return min(self.poll_seconds, max(wait, 0.01))
 
-    def _claim(self) -> dict[str, Any] | None:
+    def _claim(self) -> tuple[dict[str, Any] | None, datetime | None]:
+        """A due job claimed under a lease (None: none is due), and the earliest due time read
+        on the way, which the tick's sleep reuses instead of reading it again."""
         now = self.clock.now()
         with self.db.read() as conn:  # most ticks find nothing due: no write transaction then
             due = state.next_due(conn)
         if due is None or due > now:
-            return None
+            return None, due
         with self.db.transaction() as conn:
-            return state.claim_due_job(conn, self.owner, now, now + self.lease)
+            return state.claim_due_job(conn, self.owner, now, now + self.lease), due
 
     def _bring_forward_changed_jobs(self) -> None:
         """The jobs the changes since the last look can touch become due (engine.wakeups); on
