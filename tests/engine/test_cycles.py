@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from tests.api.helpers import make_user
 from tests.conftest import LiveServer, ScimTarget
-from tests.engine.helpers import Provisioned, provision, wait_for
+from tests.engine.helpers import ManualEngine, Provisioned, provision, wait_for
 
 from provisiond.connectors.directory import DirectorySource
 
@@ -260,7 +260,7 @@ def test_an_assignment_committed_while_a_cycle_reads_the_scope_is_not_skipped_by
 
 
 def test_a_running_cycle_shows_progress_from_zero_observed_when_it_began_and_none_once_it_ended(
-    manual_engine: Any, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
+    manual_engine: ManualEngine, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
