@@ -1,4 +1,5 @@
-"""The `provisiond` command: `serve` runs the API, `token` prints a bearer token for it."""
+"""The `provisiond` command: `serve` runs the API, `token` prints a bearer token for it,
+`console-link` a one-time sign-in link for the admin console."""
 
 from __future__ import annotations
 
@@ -220,6 +221,33 @@ def token(
             expires_in=expires_in,
         )
     )
+
+
+@app.command("console-link")
+def console_link(
+    host: Annotated[
+        str, typer.Option(envvar="PROVISIOND_HOST", help="The interface the server listens on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PROVISIOND_PORT", help="The server's TCP port.")] = DEFAULT_PORT,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a one-time link that signs in to the admin console as the local administrator.
+
+    The link works once, within 15 minutes, on any server sharing this database; its token is
+    stored only as a hash.
+    """
+    from provisiond.api.console.identity import signin_link
+    from provisiond.clock import SystemClock
+    from provisiond.services.console import ConsoleService
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    db = _open_database(settings)
+    try:
+        shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+        typer.echo(signin_link(ConsoleService(db, SystemClock()), f"http://{shown}:{port}"))
+    finally:
+        db.dispose()
 
 
 @app.command()

@@ -12,6 +12,10 @@ GUID that `provisiond token` and `provisiond demo` also use, so they work with n
 `scheduler` (`PROVISIOND_SCHEDULER`, on by default): off, `provisiond serve` runs the API alone
 and no cycles, for an API tier in front of `provisiond worker` processes.
 
+`oidc_client_id` (`PROVISIOND_OIDC_CLIENT_ID`, with `PROVISIOND_OIDC_CLIENT_SECRET` for a
+confidential client and `PROVISIOND_OIDC_SCOPES`): the admin console signs in through the
+identity provider of `jwt_issuer`/`jwks_url` with OpenID Connect; unset, through one-time links.
+
 `outbound_allow` (`PROVISIOND_OUTBOUND_ALLOW`) lists the networks and host names jobs may reach;
 unset or empty, everything (see `provisiond.connectors.outbound` for the syntax).
 """
@@ -57,6 +61,10 @@ class Settings:
     scheduler: bool = True  # False: an API process that runs no cycles (`serve --no-scheduler`)
     # Requests the API works on at once; more get 429 with Retry-After (DESIGN invariant 9).
     max_requests_in_flight: int = 64
+    # The console's OpenID Connect sign-in (with jwt_issuer and jwks_url); unset: console links only.
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email"
 
     def __post_init__(self) -> None:
         if self.max_requests_in_flight < 1:
@@ -92,6 +100,9 @@ class Settings:
             if env.get("PROVISIOND_SCHEDULER")
             else None,
             "max_requests_in_flight": _whole_number(env, "PROVISIOND_MAX_REQUESTS_IN_FLIGHT"),
+            "oidc_client_id": env.get("PROVISIOND_OIDC_CLIENT_ID") or None,
+            "oidc_client_secret": env.get("PROVISIOND_OIDC_CLIENT_SECRET") or None,
+            "oidc_scopes": env.get("PROVISIOND_OIDC_SCOPES") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from provisiond import runtime
+from provisiond.api import console
 from provisiond.api.auth import TokenVerifier
 from provisiond.api.context import Services
 from provisiond.api.errors import install_error_handlers
@@ -85,6 +86,7 @@ def create_app(
             provisioning_logs,
         ):
             app.include_router(module.router, prefix=prefix)
+    console.install(app, settings, db, app.state.services.synchronization.clock)
     install_error_handlers(app)
     app.add_middleware(
         GraphProtocolMiddleware,

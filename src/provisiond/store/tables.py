@@ -369,3 +369,28 @@ inbound_records = Table(
     Index("ix_inbound_records_job_seq", "job_id", "seq"),
     Index("ix_inbound_records_job_external_id", "job_id", "external_id"),
 )
+
+# The admin console (api/console): signed-in sessions, and one-time sign-in grants (a console
+# link's token, or an OpenID Connect sign-in waiting for its callback). Only SHA-256 hashes of
+# the secrets are stored, so a copy of the database signs nobody in; rows live in the database
+# so that any API process can redeem a link or find a session (PostgreSQL with --workers N).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("identity", JSON, nullable=False),  # the Principal's claims and a display name
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_date_time", TS, nullable=False),
+    Column("last_seen_date_time", TS, nullable=False),
+    Column("expires_date_time", TS, nullable=False, index=True),
+)
+
+console_grants = Table(
+    "console_grants",
+    metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "link" or "oidc"
+    Column("data", JSON, nullable=False),
+    Column("created_date_time", TS, nullable=False),
+    Column("expires_date_time", TS, nullable=False, index=True),
+)
