@@ -34,6 +34,7 @@ from provisiond.services.discovery import DiscoveryService
 from provisiond.services.inbound import InboundService
 from provisiond.services.logs import LogService
 from provisiond.services.on_demand import OnDemandService
+from provisiond.services.preview import PreviewService
 from provisiond.services.synchronization import SynchronizationService
 from provisiond.store import synchronization as sync_repo
 from provisiond.store.db import Database, redacted
@@ -95,6 +96,7 @@ class DomainServices:
     inbound: InboundService
     logs: LogService
     on_demand: OnDemandService
+    preview: PreviewService
     discovery: DiscoveryService
     tenant_id: str
     outbound: OutboundPolicy = ALLOW_EVERYTHING  # where jobs, validateCredentials and discover may connect
@@ -122,6 +124,7 @@ def build_services(
         inbound=InboundService(db, clock, changed),
         logs=LogService(db),
         on_demand=OnDemandService(synchronization, outbound=outbound),
+        preview=PreviewService(synchronization, outbound=outbound),
         discovery=DiscoveryService(synchronization, outbound=outbound),
         tenant_id=tenant_id,
         outbound=outbound,

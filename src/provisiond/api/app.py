@@ -21,6 +21,7 @@ from provisiond.api.routes import (
     discover,
     job_schema,
     on_demand,
+    preview,
     provisioning_logs,
     schema,
     synchronization,
@@ -64,6 +65,7 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            app.state.services.preview.stop()
 
     app = FastAPI(title="provisiond", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     if domain is None:
@@ -83,6 +85,7 @@ def create_app(
             discover,
             bulk_upload,
             on_demand,
+            preview,
             provisioning_logs,
         ):
             app.include_router(module.router, prefix=prefix)

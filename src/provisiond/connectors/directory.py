@@ -110,6 +110,18 @@ class DirectorySource:
         with self.db.read() as conn:
             return repo.groups_of_members(conn, member_ids)
 
+    def reports_of(self, manager_ids: Sequence[str]) -> list[str]:
+        """The users whose manager is one of these."""
+        if not manager_ids:
+            return []
+        with self.db.read() as conn:
+            return list(repo.reports_of(conn, list(manager_ids)))
+
+    def size(self) -> int:
+        """How many users and groups a full pass reads (soft-deleted ones included)."""
+        with self.db.read() as conn:
+            return repo.count(conn, users, deleted=None) + repo.count(conn, groups, deleted=None)
+
     def last_seq(self) -> int:
         with self.db.read() as conn:
             return changelog.last_seq(conn)

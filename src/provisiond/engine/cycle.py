@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim_requests as shapes
@@ -49,6 +49,12 @@ from provisiond.store.engine_state import GenerationChanged
 
 PAGE_SIZE = 2000  # objects per batch: each costs a few transactions, so fewer is faster
 CHANGE_BATCH = 2000
+
+
+class CycleProgress(Protocol):
+    """Where a pass reports how far it got: the job's status (StatusWriter), or a preview's."""
+
+    def progress(self, ctx: CycleContext) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ class CycleRunner:
 
     # Full pass: the initial cycle, and the cycle after a restart
 
-    async def _initial(self, ctx: CycleContext, status: StatusWriter, head: int) -> None:
+    async def _initial(self, ctx: CycleContext, status: CycleProgress, head: int) -> None:
         """Every object, page by page, from the cursor a crash left (if any); at the end the
         watermark is the change-log head read when the pass began."""
         job = ctx.job
@@ -203,7 +209,7 @@ class CycleRunner:
 
     # Incremental cycle
 
-    async def _incremental(self, ctx: CycleContext, status: StatusWriter, high: int) -> None:
+    async def _incremental(self, ctx: CycleContext, status: CycleProgress, high: int) -> None:
         watermark = int(ctx.job["watermark"])
         with self.db.read() as conn:
             due = state.escrows_due(conn, ctx.job_id, self.clock.now())
@@ -265,13 +271,7 @@ class CycleRunner:
         return users, groups
 
     def _reports_of(self, manager_ids: Iterable[str]) -> list[str]:
-        from provisiond.store import directory as directory_repo
-
-        ids = list(manager_ids)
-        if not ids:
-            return []
-        with self.db.read() as conn:
-            return directory_repo.reports_of(conn, ids)
+        return self.source.reports_of(sorted(manager_ids))
 
     # Shared steps
 
@@ -368,8 +368,11 @@ def scim_client_for(
     secrets: JobSecrets,
     settings: EngineSettings,
     outbound: OutboundPolicy = ALLOW_EVERYTHING,
+    *,
+    kind: type[ScimClient] = ScimClient,
 ) -> ScimClient:
-    return ScimClient(
+    """The job's SCIM client; `kind` a subclass that sends differently (the preview's)."""
+    return kind(
         base_address,
         secrets.values.get("SecretToken"),
         ClientSettings(

@@ -183,6 +183,7 @@ class ObjectProcessor:
                 )
                 log.status = "skipped"
                 outcome.log = log
+            outcome.extra["outOfScope"] = True  # nothing to do; the preview counts these
             return outcome
         log = self._log(object_type, source_id, display, cds)
         log.step(

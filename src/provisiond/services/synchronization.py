@@ -288,21 +288,8 @@ class SynchronizationService(WritingService):
             values: dict[str, Any] = {
                 **_all_values(after),
                 "generation": job["generation"] + 1,
-                # A full pass from the first object, whatever the flags (see the module doc).
-                "initial_cursor": None if inbound.is_inbound(job["template_id"]) else {"phase": "users"},
-                "initial_seq": None,
+                **reset_engine_state(conn, job, scope),
             }
-            if scope & Scope.ConnectorDataStore:
-                engine_state.cds_clear(conn, job["id"])
-            if scope & Scope.Escrows:
-                engine_state.escrows_clear(conn, job["id"])
-            if scope & Scope.Watermark:
-                values["watermark"] = None
-            # Held deletes run on ForceDeletes; otherwise they are planned again and re-counted.
-            target_state = "approved" if scope & Scope.ForceDeletes else "planned"
-            engine_state.staged_set_state(conn, job["id"], ("held", "planned"), target_state)
-            if scope & Scope.ForceDeletes:
-                engine_state.deletion_exports_clear(conn, job["id"])
             inbound.on_restart(conn, job, now)
             repo.update_job(conn, job["id"], values)
         return scope
@@ -319,8 +306,7 @@ class SynchronizationService(WritingService):
 
     def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
         """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
-        schema = _validated(SynchronizationSchema, body)
-        validate_schema(schema)
+        schema = validated_schema(body)
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
             schema["id"] = job["id"]
@@ -436,6 +422,29 @@ _CREDENTIAL_CODES = {
 }
 
 
+def reset_engine_state(conn: Any, job: Record, scope: Scope) -> dict[str, Any]:
+    """What a restart with `scope` clears of the job's engine state (see the module doc),
+    cleared on `conn`; returns the job's values it changes. The preview applies it to its
+    scratch copy of the state (services/preview.py), so both read the flags the same way."""
+    values: dict[str, Any] = {
+        # A full pass from the first object, whatever the flags (see the module doc).
+        "initial_cursor": None if inbound.is_inbound(job["template_id"]) else {"phase": "users"},
+        "initial_seq": None,
+    }
+    if scope & Scope.ConnectorDataStore:
+        engine_state.cds_clear(conn, job["id"])
+    if scope & Scope.Escrows:
+        engine_state.escrows_clear(conn, job["id"])
+    if scope & Scope.Watermark:
+        values["watermark"] = None
+    # Held deletes run on ForceDeletes; otherwise they are planned again and re-counted.
+    target_state = "approved" if scope & Scope.ForceDeletes else "planned"
+    engine_state.staged_set_state(conn, job["id"], ("held", "planned"), target_state)
+    if scope & Scope.ForceDeletes:
+        engine_state.deletion_exports_clear(conn, job["id"])
+    return values
+
+
 def restart_scope(body: RestartRequest | None) -> Scope:
     """Missing, null or empty criteria or resetScope mean the portal's Restart (reference §3.1)."""
     if body is None or body.criteria is None or body.criteria.reset_scope is None:
@@ -482,6 +491,13 @@ def _job(conn: Any, sp: Record, job_id: str, *, for_update: bool = False) -> Rec
             code="Request_ResourceNotFound",
         )
     return job
+
+
+def validated_schema(body: dict[str, Any]) -> Record:
+    """A job schema as PUT .../schema accepts it, or BadRequest naming the first problem."""
+    schema = _validated(SynchronizationSchema, body)
+    validate_schema(schema)
+    return schema
 
 
 def _validated(model: Any, body: dict[str, Any]) -> Record:

@@ -370,6 +370,45 @@ inbound_records = Table(
     Index("ix_inbound_records_job_external_id", "job_id", "external_id"),
 )
 
+# Previews (dry runs) of a job's next cycle (services/preview.py): the run's state and counts,
+# and the planned actions it listed, kept for an hour so the status URL and the pages of
+# actions can be read from any API process. Not engine state: no cycle reads them.
+sync_previews = Table(
+    "sync_previews",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("job_id", String(256), nullable=False, index=True),
+    Column("service_principal_id", ID, nullable=False),
+    Column("status", String(16), nullable=False),  # running, succeeded, failed
+    Column("reset_scope", Integer),  # the restart previewed; NULL when none
+    Column("schema_changed", Boolean, nullable=False),
+    Column("full_pass", Boolean),
+    Column("processed", Integer, nullable=False),
+    Column("total", Integer),
+    Column("counts", JSON),
+    Column("guard", JSON),
+    Column("error_code", String(128)),
+    Column("error_message", Text),
+    Column("created_date_time", TS, nullable=False, index=True),
+    # Moved on every progress report: a running preview not heard of for long has died.
+    Column("updated_date_time", TS, nullable=False),
+    Column("completed_date_time", TS),
+)
+
+sync_preview_actions = Table(
+    "sync_preview_actions",
+    metadata,
+    Column("preview_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("object_type", String(32), nullable=False),
+    Column("source_id", ID, nullable=False),
+    Column("display_name", String(256)),
+    Column("target_id", String(256)),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text),
+    Column("changes", PropertyChangesColumn(), nullable=False),
+)
+
 # The admin console (api/console): signed-in sessions, and one-time sign-in grants (a console
 # link's token, or an OpenID Connect sign-in waiting for its callback). Only SHA-256 hashes of
 # the secrets are stored, so a copy of the database signs nobody in; rows live in the database
