@@ -1,0 +1,89 @@
+"""Browser tests of the console: Playwright (the Python package) driving Debian's chromium
+(/usr/bin/chromium, or PROVISIOND_CHROMIUM) against a live server with its scheduler and a real
+SCIM app. Without a browser the tests skip, saying why, except on CI (CI=true), where they fail.
+Every page a test visits is saved as a screenshot under PROVISIOND_SCREENSHOTS (default
+test-screenshots/ at the repository root), so a person can look at them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.api.console.console_helpers import link_for
+from tests.conftest import LiveServer
+from tests.engine.helpers import start_engine_server
+
+from provisiond.config import Settings
+from provisiond.store.db import Database
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = os.environ.get("PROVISIOND_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run on CI: {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"no chromium at {CHROMIUM} (apt-get install -y chromium, or set PROVISIOND_CHROMIUM)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("PROVISIOND_SCREENSHOTS") or ROOT / "test-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def shot(page: Any, screenshots: Path) -> Any:
+    """`shot("job-active")` saves the page as console-job-active.png."""
+
+    def save(name: str) -> Path:
+        path = screenshots / f"console-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
+    """The API and its scheduler on SQLite (as `provisiond serve`)."""
+    database = Database(sqlite_url)
+    database.migrate()
+    live, stop = start_engine_server(settings, database)
+    yield live
+    stop()
+    database.dispose()
+
+
+def sign_in(page: Any, server: LiveServer, claims: dict[str, Any] | None = None) -> None:
+    """Open a one-time console link and land on the applications page."""
+    page.goto(link_for(server, claims))
+    page.wait_for_url(f"{server.url}/console")
