@@ -165,15 +165,33 @@ def test_demo_provisions_the_sample_serves_the_api_and_stops_on_ctrl_c(tmp_path:
         assert "Initial cycle:" in out
         assert re.search(r"\d+/\d+ objects processed, \d+ created, 0 errors", out), out
         assert f"The SCIM app now holds {len(expected_users)} users and {len(expected_groups)} groups." in out
-        token, job_url = demo.value("token"), demo.value("job")
+        job_url = demo.value("job")
         scim_url, scim_token = demo.value("SCIM app"), demo.value("SCIM bearer token")
         assert job_url.startswith(f"http://127.0.0.1:{port}/v1.0/servicePrincipals/")
-        # The printed commands carry the token and URLs, ready to paste.
-        assert f'curl -s -H "Authorization: Bearer {token}" {job_url}' in out
-        assert f"{job_url}/restart" in out
+        # The console's sign-in link comes first, as soon as the API serves.
+        link = demo.value("console")
+        assert link.startswith(f"http://127.0.0.1:{port}/console/signin?token=")
+        assert out.index("console:") < out.index("Initial cycle:")
+        # Shell variables are set once; the commands use them instead of repeating the token.
+        exports = re.search(r"^\s+export TOKEN=(\S+) SP=(\S+) JOB=(\S+) SCIM_TOKEN=(\S+)$", out, re.MULTILINE)
+        assert exports, out
+        token, sp_id, job_id = exports.group(1), exports.group(2), exports.group(3)
+        assert job_url.endswith(f"/servicePrincipals/{sp_id}/synchronization/jobs/{job_id}")
+        assert exports.group(4) == scim_token
+        assert out.count(token) == 1
+        job_ref = f"http://127.0.0.1:{port}/v1.0/servicePrincipals/$SP/synchronization/jobs/$JOB"
+        assert f'curl -s -H "Authorization: Bearer $TOKEN" "{job_ref}"' in out
+        assert f'"{job_ref}/restart"' in out
+        assert 'os.environ["TOKEN"]' in out
         assert '{"criteria":{"resetScope":"Watermark, Escrows, QuarantineState"}}' in out
         assert f"http://127.0.0.1:{port}/v1.0/auditLogs/provisioning" in out
         assert "msgraph" in out and "by_synchronization_job_id" in out
+
+        # The link signs in to the console, once.
+        with httpx.Client(timeout=30) as browser:
+            assert browser.get(link).status_code == 200
+            assert "Contoso" in browser.get(f"http://127.0.0.1:{port}/console").text
+            assert httpx.get(link, timeout=30).status_code == 400
 
         graph = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         response = graph.get(job_url)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from provisiond.config import Settings
 from provisiond.demo.instructions import TOKEN_LIFETIME, instructions
@@ -85,6 +85,7 @@ def _run(
     from provisiond.clock import SystemClock
     from provisiond.runtime import build_runtime
     from provisiond.scim_target import serve_scim
+    from provisiond.services.console import ConsoleService
     from provisiond.store.db import Database, redacted
 
     settings = Settings.from_env(data_dir=data_dir)
@@ -128,6 +129,8 @@ def _run(
         time.sleep(0.02)
     shown_host = options.host if options.host not in ("0.0.0.0", "::") else "127.0.0.1"
     base = f"http://{shown_host}:{options.port}"
+    console = ConsoleService(db, runtime.clock)
+    say(f"  console:    {_console_link(console, base)}  (one-time sign-in link)")
     say(f"  Graph API:  {base}/v1.0  (and {base}/beta)")
     say("")
 
@@ -151,9 +154,23 @@ def _run(
         expires_in=TOKEN_LIFETIME,
     )
     data_flag = f" --data-dir {shlex.quote(str(data_dir))}"
-    for line in instructions(base, scim.url, scim_token, token, state, data_dir, data_flag):
+    link = _console_link(console, base)
+    for line in instructions(base, scim.url, scim_token, token, state, data_dir, data_flag, link):
         say(line)
     while not stop.event.wait(1.0):
         pass
     say("\nStopping provisiond demo...")
     return 0
+
+
+def _console_link(console: Any, base: str) -> str:
+    """A one-time console sign-in link for the local administrator, valid as long as the demo's
+    token (the demo is local, and its output may be read a while after it starts)."""
+    from datetime import timedelta
+
+    from provisiond.api.console.identity import local_administrator
+
+    token = console.create_signin_link(
+        local_administrator(), "local administrator", lifetime=timedelta(seconds=TOKEN_LIFETIME)
+    )
+    return f"{base}/console/signin?token={token}"
