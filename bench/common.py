@@ -64,6 +64,7 @@ from provisiond.engine.objects import GROUP, USER, enrich, mapping_for
 from provisiond.engine.policy import EngineSettings
 from provisiond.engine.scheduler import Scheduler
 from provisiond.graph.directory import USER_LIST_PROPERTIES
+from provisiond.graph.job_state import status_wire
 from provisiond.mapping import expressions
 from provisiond.mapping.flows import compile_schema
 from provisiond.runtime import build_scheduler
@@ -413,11 +414,12 @@ class Job:
         self._post("restart", {"criteria": {"resetScope": reset_scope}})
 
     def row(self) -> dict[str, Any]:
+        """The job's row, its typed status read as Graph's synchronizationStatus."""
         with self.service.db.read() as conn:
             row = engine_state.get_job(conn, self.job_id)
         if row is None:
             raise RuntimeError("the job is gone")
-        return row
+        return {**row, "status": status_wire(row["status"])}
 
     def last_execution(self) -> dict[str, Any] | None:
         execution = self.row()["status"].get("lastExecution")
