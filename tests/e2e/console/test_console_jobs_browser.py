@@ -92,7 +92,15 @@ def test_pause_start_and_restart_from_the_job_page(
         expect(dialog.get_by_role("checkbox", name=flag)).not_to_be_checked()
     dialog.get_by_role("checkbox", name="ConnectorDataStore").check()
     shot("restart-dialog")
-    dialog.get_by_role("button", name="Restart").click()
+    # Preview first: what the restart would do, nothing written; the drifted user is an update.
+    dialog.get_by_role("button", name="Preview").click()
+    counts = page.locator("#preview-counts")
+    expect(counts).to_be_visible()
+    expect(page.locator("#preview-actions")).to_contain_text("Drifted")
+    expect(page.get_by_role("checkbox", name="ConnectorDataStore")).to_be_checked()
+    shot("restart-preview")
+    assert setup.target_users()["user0@contoso.example"]["displayName"] == "Drifted"
+    page.get_by_role("button", name="Restart", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Restarted")
     setup.wait_cycle(previous)
     wait_for(

@@ -26,11 +26,13 @@ from provisiond.domain.job_state import JobState
 from provisiond.graph.synchronization import RestartRequest, SecretsPutRequest, ValidateCredentialsRequest
 from provisiond.services.errors import ServiceError
 from provisiond.services.outbound import check_secrets
-from provisiond.services.synchronization import SynchronizationService
+from provisiond.services.preview import PreviewSpec
+from provisiond.services.synchronization import SynchronizationService, restart_scope
 
 router = APIRouter()
 
 APPS_PAGE = 200
+PREVIEW_ACTIONS = 20  # the first planned changes a preview shows
 
 
 def job_path(sp_id: str, job_id: str) -> str:
@@ -156,6 +158,7 @@ def _job_context(console: Console, view: JobView, chart: bool = True) -> dict[st
         context["cycles"] = service.recent_cycles(view.job["id"])
         context["chart"] = views.cycle_chart(context["cycles"])
         context["flags"] = views.restart_flags_view(views.DEFAULT_FLAGS)
+        context["preview_available"] = True
     return context
 
 
@@ -228,6 +231,7 @@ def _restart_page(
     *,
     confirm: bool = False,
     error: str | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     held = console_service(console.request).held_deletes(view.job["id"])
     return page(
@@ -240,12 +244,28 @@ def _restart_page(
         held=held,
         confirm=confirm,
         error=error,
+        preview=preview,
+        preview_available=True,
     )
 
 
 def scope_of(form: FormData) -> frozenset[str]:
     """The resetScope flags ticked in a restart form (unknown names are refused by the caller)."""
     return frozenset(str(v) for v in form.getlist("scope"))
+
+
+def _restart_request(form: FormData) -> tuple[frozenset[str], RestartRequest]:
+    """The ticked flags and the restart they ask for; ValueError naming an unknown flag."""
+    checked = scope_of(form)
+    known = {flag.name for flag, _ in views.RESTART_FLAGS}
+    if not checked <= known:
+        raise ValueError(f"Unknown resetScope flag: {sorted(checked - known)[0]}.")
+    # Nothing ticked is an explicit "None": clear nothing (an empty resetScope would mean the default).
+    scope = ", ".join(flag.name for flag, _ in views.RESTART_FLAGS if flag.name in checked) or "None"
+    try:
+        return checked, RestartRequest.model_validate({"criteria": {"resetScope": scope}})
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"])) from None
 
 
 @router.post("/apps/{sp_id}/jobs/{job_id}/restart")
@@ -255,25 +275,72 @@ def restart(sp_id: str, job_id: str, request: Request, form: FormData = Depends(
         view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     except ServiceError as exc:
         return refused(console, exc)
-    checked = scope_of(form)
-    known = {flag.name for flag, _ in views.RESTART_FLAGS}
-    if not checked <= known:
-        return _restart_page(
-            console, view, checked & known, error=f"Unknown resetScope flag: {sorted(checked - known)[0]}."
-        )
+    try:
+        checked, body = _restart_request(form)
+    except ValueError as exc:
+        return _restart_page(console, view, scope_of(form), error=str(exc))
     held = console_service(request).held_deletes(job_id)
     if "ForceDeletes" in checked and held and form.get("confirm_force") != "yes":
         return _restart_page(console, view, checked, confirm=True)
-    # Nothing ticked is an explicit "None": clear nothing (an empty resetScope would mean the default).
-    scope = ", ".join(flag.name for flag, _ in views.RESTART_FLAGS if flag.name in checked) or "None"
     try:
-        body = RestartRequest.model_validate({"criteria": {"resetScope": scope}})
         console.services.synchronization.restart(view.sp, job_id, body, console.principal.describe())
-    except ValidationError as exc:
-        return _restart_page(console, view, checked, error=str(exc.errors()[0]["msg"]))
     except ServiceError as exc:
         return refused(console, exc)
     return see_other(f"{view.path}?notice=restarted")
+
+
+@router.post("/apps/{sp_id}/jobs/{job_id}/restart/preview")
+def restart_preview(
+    sp_id: str, job_id: str, request: Request, form: FormData = Depends(posted_form)
+) -> Response:
+    """What a restart with the ticked flags would do (PreviewService: the cycle's own stages on a
+    scratch copy, nothing written), shown above the same form; the permission is restart's."""
+    console = console_of(request)
+    try:
+        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
+    except ServiceError as exc:
+        return refused(console, exc)
+    try:
+        checked, body = _restart_request(form)
+    except ValueError as exc:
+        return _restart_page(console, view, scope_of(form), error=str(exc))
+    try:
+        preview = run_preview(console, view, PreviewSpec(reset_scope=restart_scope(body)))
+    except ServiceError as exc:
+        return _restart_page(console, view, checked, error=f"The preview could not run: {exc.message}")
+    return _restart_page(console, view, checked, preview=preview)
+
+
+def run_preview(console: Console, view: JobView, spec: PreviewSpec) -> dict[str, Any]:
+    """A preview and its first planned actions (for `_preview.html`)."""
+    service = console.services.preview
+    record = service.start(view.sp, view.job["id"], spec)
+    actions = []
+    if record["status"] == "succeeded":
+        actions = service.actions(
+            view.sp, view.job["id"], record["id"], after=None, limit=PREVIEW_ACTIONS, action=None
+        )
+    return {"record": record, "actions": actions, "url": f"{view.path}/previews/{record['id']}"}
+
+
+@router.get("/apps/{sp_id}/jobs/{job_id}/previews/{preview_id}")
+def preview_page(
+    sp_id: str, job_id: str, preview_id: str, request: Request, console: Console = Depends(signed_in)
+) -> Response:
+    """A preview that runs in the background (a large directory), until it is done."""
+    try:
+        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
+        service = console.services.preview
+        record = service.get(view.sp, job_id, preview_id)
+        actions = []
+        if record["status"] == "succeeded":
+            actions = service.actions(
+                view.sp, job_id, preview_id, after=None, limit=PREVIEW_ACTIONS, action=None
+            )
+    except ServiceError as exc:
+        return refused(console, exc)
+    preview = {"record": record, "actions": actions, "url": f"{view.path}/previews/{preview_id}"}
+    return page(request, "preview.html", console, view=view, preview=preview)
 
 
 # Secrets and Test connection
