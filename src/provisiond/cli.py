@@ -228,7 +228,9 @@ def console_link(
     host: Annotated[
         str, typer.Option(envvar="PROVISIOND_HOST", help="The interface the server listens on.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="PROVISIOND_PORT", help="The server's TCP port.")] = DEFAULT_PORT,
+    port: Annotated[
+        int, typer.Option(envvar="PROVISIOND_PORT", help="The server's TCP port.")
+    ] = DEFAULT_PORT,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:

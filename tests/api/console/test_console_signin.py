@@ -154,3 +154,22 @@ def test_links_expire_and_sessions_end_when_idle_or_old(sqlite_url: str) -> None
     clock.advance(timedelta(minutes=31))  # 8 hours after sign-in: the absolute limit
     assert service.session(busy_id) is None
     db.dispose()
+
+
+def test_provisiond_console_link_prints_a_link_that_signs_in_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from provisiond.cli import app
+    from provisiond.clock import SystemClock
+
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(app, ["console-link", "--data-dir", str(data_dir), "--port", "7777"])
+    assert result.exit_code == 0, result.output
+    link = result.output.strip()
+    assert link.startswith("http://127.0.0.1:7777/console/signin?token=")
+    db = Database(f"sqlite+pysqlite:///{data_dir / 'provisiond.db'}")
+    service = ConsoleService(db, SystemClock())
+    identity = service.redeem_signin_link(link.split("token=")[1])
+    assert identity is not None and identity["claims"]["wids"] == [local_administrator()["wids"][0]]
+    assert service.redeem_signin_link(link.split("token=")[1]) is None
+    db.dispose()
