@@ -74,7 +74,10 @@ def planned(setup: Provisioned, result: dict[str, Any]) -> set[tuple[str, str]]:
     while url:
         page = setup.client.get(url)
         assert page.status_code == 200, page.text
-        seen |= {(a["sourceId"], a["action"]) for a in page.json()["value"]}
+        actions = page.json()["value"]
+        seen |= {(a["sourceId"], a["action"]) for a in actions}
+        changes = [c for a in actions for c in a["modifiedProperties"]]
+        assert all(c["oldValue"] != c["newValue"] for c in changes), changes
         url = page.json().get("@odata.nextLink")
     return seen
 

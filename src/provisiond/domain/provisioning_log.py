@@ -53,12 +53,12 @@ class PropertyChange:
 
 
 def property_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[PropertyChange]:
-    """The properties whose values differ, by name, their values as text."""
-    return [
-        PropertyChange(name, _text(old.get(name)), _text(new.get(name)))
-        for name in sorted(set(old) | set(new))
-        if old.get(name) != new.get(name)
-    ]
+    """The properties whose values differ as text, by name. As text, because the app answers
+    `true` where the mapping computes "True": the same value, no change to show."""
+    changes = (
+        PropertyChange(name, _text(old.get(name)), _text(new.get(name))) for name in sorted(set(old) | set(new))
+    )
+    return [c for c in changes if c.old != c.new]
 
 
 def _text(value: object) -> str | None:

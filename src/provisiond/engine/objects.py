@@ -259,13 +259,18 @@ class ObjectProcessor:
                 "EntrySynchronizationSkip", "export", "skipped", "SkipOutOfScopeDeletions is set"
             )
             outcome.log.extra_reason = "SkipOutOfScopeDeletions"  # type: ignore[attr-defined]
+            outcome.extra["outOfScope"] = True
             return outcome
         if object_type == GROUP:
-            return self._plan(outcome, "delete") if mapping.flow_delete else outcome
+            if mapping.flow_delete:
+                return self._plan(outcome, "delete")
+            outcome.extra["outOfScope"] = True
+            return outcome
         if cds["state"] == "disabled" or mapping.soft_delete_target is None or not mapping.flow_update:
             outcome.log.step(
                 "EntrySynchronizationSkip", "export", "skipped", "Already disabled in the target", REDUNDANT
             )
+            outcome.extra["outOfScope"] = True
             return outcome
         return self._plan(outcome, "disable")
 

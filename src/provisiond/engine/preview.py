@@ -136,13 +136,18 @@ class PreviewRunner(CycleRunner):
         self.source = DirectorySource(directory)
         self.scratch = scratch
         self.unlogged_out_of_scope: Counter[str] = Counter()
+        # Objects the cycle left alone because they are out of scope, with a log entry.
+        self.out_of_scope: set[str] = set()
 
     def _record(
         self, ctx: CycleContext, outcomes: list[Outcome], checkpoint: dict[str, Any] | None = None
     ) -> None:
         for o in outcomes:
-            if o.log is None and o.extra.get("outOfScope"):
-                self.unlogged_out_of_scope[o.object_type] += 1
+            if o.extra.get("outOfScope"):
+                if o.log is None:
+                    self.unlogged_out_of_scope[o.object_type] += 1
+                else:
+                    self.out_of_scope.add(o.source_id)
         super()._record(ctx, outcomes, checkpoint)
 
     async def preview(
@@ -202,29 +207,35 @@ class PreviewRunner(CycleRunner):
         counts = {t: dict.fromkeys(ACTIONS, 0) for t in OBJECT_TYPES}
         for t, n in self.unlogged_out_of_scope.items():
             counts[t]["outOfScope"] += n
-        for page in _log_pages(self.scratch, cycle_id):
+        for page in _outline_pages(self.scratch, cycle_id):
             listed = []
             for entry in page:
-                action = classify(entry)
+                action = classify(entry, left_scope=entry["source_id"] in self.out_of_scope)
                 counts[entry["source_type"]][action] += 1
                 if action in LISTED:
-                    listed.append(planned_action(entry, action))
+                    listed.append((entry["id"], action))
             if listed:
-                on_actions(listed)
+                entries = self.scratch.logs([entry_id for entry_id, _ in listed])
+                on_actions(
+                    [planned_action(e, action) for e, (_, action) in zip(entries, listed, strict=True)]
+                )
         return counts
 
 
-def _log_pages(scratch: ScratchState, cycle_id: str) -> Iterator[list[dict[str, Any]]]:
+def _outline_pages(scratch: ScratchState, cycle_id: str) -> Iterator[list[dict[str, Any]]]:
     after: str | None = None
-    while page := scratch.logs(cycle_id, after):
+    while page := scratch.log_outlines(cycle_id, after):
         yield page
         after = page[-1]["id"]
 
 
-def classify(entry: Mapping[str, Any]) -> str:
+def classify(entry: Mapping[str, Any], *, left_scope: bool | None = None) -> str:
     """What a cycle's provisioning log entry (one per object, continuations folded in) says
     was done to the object, as one of `ACTIONS`. Used on a preview's entries; a test applies
-    it to the real cycle's entries too, which is the point: the same words for both."""
+    it to the real cycle's entries too, which is the point: the same words for both.
+
+    `left_scope`: whether the cycle left the object alone as out of scope, when the caller
+    knows (the preview, from the outcomes); else it is read from the entry's steps."""
     action, status = entry["action"], entry["status"]
     if action == "stageddelete":
         return "held"
@@ -232,7 +243,9 @@ def classify(entry: Mapping[str, Any]) -> str:
         return "failed"
     if status in ("success", "warning") and action in ("create", "update", "disable", "delete"):
         return str(action)
-    if entry.get("error_code") == "NotEffectivelyEntitled" or _left_scope(entry["steps"]):
+    if left_scope is None:
+        left_scope = entry.get("error_code") == "NotEffectivelyEntitled" or _left_scope(entry["steps"])
+    if left_scope:
         return "outOfScope"
     return "unchanged"
 
