@@ -56,7 +56,8 @@ def property_changes(old: Mapping[str, object], new: Mapping[str, object]) -> li
     """The properties whose values differ as text, by name. As text, because the app answers
     `true` where the mapping computes "True": the same value, no change to show."""
     changes = (
-        PropertyChange(name, _text(old.get(name)), _text(new.get(name))) for name in sorted(set(old) | set(new))
+        PropertyChange(name, _text(old.get(name)), _text(new.get(name)))
+        for name in sorted(set(old) | set(new))
     )
     return [c for c in changes if c.old != c.new]
 
