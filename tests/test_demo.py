@@ -182,6 +182,7 @@ def test_demo_provisions_the_sample_serves_the_api_and_stops_on_ctrl_c(tmp_path:
         job_ref = f"http://127.0.0.1:{port}/v1.0/servicePrincipals/$SP/synchronization/jobs/$JOB"
         assert f'curl -s -H "Authorization: Bearer $TOKEN" "{job_ref}"' in out
         assert f'"{job_ref}/restart"' in out
+        assert f'"{job_ref}/preview"' in out
         assert 'os.environ["TOKEN"]' in out
         assert '{"criteria":{"resetScope":"Watermark, Escrows, QuarantineState"}}' in out
         assert f"http://127.0.0.1:{port}/v1.0/auditLogs/provisioning" in out
@@ -204,6 +205,14 @@ def test_demo_provisions_the_sample_serves_the_api_and_stops_on_ctrl_c(tmp_path:
         assert last["countExported"] > 0 and last["countEscrowed"] == 0
         assert set(_target_users(scim_url, scim_token)) == expected_users
         assert _target_groups(scim_url, scim_token) == expected_groups
+        # The printed preview of the restart: every object in step, nothing would be written.
+        preview = graph.post(
+            f"{job_url}/preview", json={"criteria": {"resetScope": "Watermark, Escrows, QuarantineState"}}
+        )
+        assert preview.status_code == 200, preview.text
+        counts = {c["objectType"]: c for c in preview.json()["counts"]}
+        assert counts["User"]["unchanged"] == len(expected_users)
+        assert all(counts[t][a] == 0 for t in counts for a in ("create", "update", "disable", "delete"))
 
         # It keeps serving and provisioning: a change reaches the target.
         upn = re.search(r"^Change a user \((\S+)\)", out, re.MULTILINE)
