@@ -1,21 +1,57 @@
 """Mappings and settings in the browser: edit an attribute mapping's expression, test it on
-sample input, preview the change, save it and see it reach the SCIM app; a setting out of range
-is refused on the page and changes nothing, a valid one is saved."""
+sample input, Save it (which shows the preview of the change first: counts, the deletion
+guard's verdict, the first planned changes), go back to editing, Apply, and see the change
+reach the SCIM app with the counts the preview showed; a preview that runs in the background
+says so on its own page and offers Apply when it is done. A setting out of range is refused on
+the page and changes nothing, a valid one is saved."""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import Counter
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from tests.conftest import LiveServer, ScimTarget
 from tests.e2e.console.conftest import sign_in
-from tests.engine.helpers import provision, wait_for
+from tests.engine.helpers import Provisioned, provision
+
+from provisiond.engine.preview import classify
+from provisiond.services.preview import PreviewService
+from provisiond.store.tables import provisioning_logs
 
 USER0 = "user0@contoso.example"
 EXPRESSION = 'Append([displayName], " (Contoso)")'
+EDIT_DISPLAY_NAME = "Edit displayName of urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-def test_edit_test_preview_and_save_a_mapping(
+def shown_counts(page: Any) -> dict[tuple[str, str], int]:
+    """The preview's counts as the page shows them: (object type, action) -> a number above 0."""
+    counts = {}
+    for row in page.locator("#preview-counts tbody tr").all():
+        kind = row.locator("th").inner_text().strip()
+        for cell in row.locator("td[data-action]").all():
+            if int(cell.inner_text()):
+                counts[(kind, str(cell.get_attribute("data-action")))] = int(cell.inner_text())
+    return counts
+
+
+def cycles(setup: Provisioned) -> set[str]:
+    return {r["cycle_id"] for r in setup.rows(provisioning_logs)}
+
+
+def cycle_counts(setup: Provisioned, before: set[str]) -> dict[tuple[str, str], int]:
+    """What the one cycle since `before` did, in the preview's words (objects left alone as out
+    of scope log nothing in a cycle, so those are not compared)."""
+    (cycle,) = cycles(setup) - before
+    entries = [r for r in setup.rows(provisioning_logs) if r["cycle_id"] == cycle]
+    tally = Counter((e["source_type"], classify(e)) for e in entries)
+    return {key: n for key, n in tally.items() if key[1] != "outOfScope"}
+
+
+def test_save_shows_the_preview_then_applies_the_mapping(
     page: Any, shot: Any, server: LiveServer, scim_target: ScimTarget
 ) -> None:
     setup = provision(server, scim_target, users=2)
@@ -23,31 +59,89 @@ def test_edit_test_preview_and_save_a_mapping(
     setup.wait_idle()
     sign_in(page, server)
     page.goto(f"{server.url}/console/apps/{setup.sp_id}/jobs/{setup.job_id}/mappings")
-    page.get_by_role(
-        "link", name="Edit displayName of urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-    ).or_(page.get_by_role("link", name="Edit displayName of User")).first.click()
+    page.get_by_role("link", name=EDIT_DISPLAY_NAME).click()
     shot("mappings-edit")
     page.get_by_label("Source expression").fill(EXPRESSION)
     page.get_by_label("Test input, one name=value per line").fill("displayName=Ada Lovelace")
-    page.get_by_role("button", name="Test").click()
+    page.get_by_role("button", name="Test", exact=True).click()
     expect(page.locator("#test-result code.result")).to_have_text("Ada Lovelace (Contoso)")
-    page.get_by_role("button", name="Preview").click()
-    expect(page.locator("#preview-actions")).to_contain_text("User0 (Contoso)")
-    shot("mappings-preview")
-    assert setup.target_users()[USER0]["displayName"] == "User0"  # a preview writes nothing
 
+    # Save shows what the change would do, and saves nothing.
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Review before saving")).to_be_visible()
+    expect(page.locator("#change")).to_contain_text("[displayName]")
+    expect(page.locator("#change")).to_contain_text(EXPRESSION)
+    expect(page.locator("#preview-actions")).to_contain_text("User0 (Contoso)")
+    expect(page.locator("#guard-verdict")).to_contain_text("Nothing would be disabled or deleted")
+    previewed = shown_counts(page)
+    assert previewed.get(("User", "update")) == 2, previewed
+    shot("mappings-save-preview")
+    assert setup.target_users()[USER0]["displayName"] == "User0"
+
+    # Back to editing keeps the edit; a bad expression is refused before any preview.
+    page.get_by_role("button", name="Back to editing").click()
+    expect(page.get_by_label("Source expression")).to_have_value(EXPRESSION)
     page.get_by_label("Source expression").fill("Append([displayName], ")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("alert")).to_contain_text("does not parse")
+    expect(page.locator("#preview")).to_have_count(0)
+
     page.get_by_label("Source expression").fill(EXPRESSION)
     page.get_by_role("button", name="Save").click()
+    assert shown_counts(page) == previewed
+    before, previous = cycles(setup), setup.ended()
+    page.get_by_role("button", name="Apply this change").click()
     expect(page.get_by_role("status")).to_contain_text("Saved")
     expect(page.locator("table.mappings").first).to_contain_text(EXPRESSION)
     shot("mappings")
-    wait_for(
-        lambda: setup.target_users()[USER0]["displayName"] == "User0 (Contoso)",
-        what="the new mapping in the app",
+    setup.wait_cycle(previous)
+    assert setup.target_users()[USER0]["displayName"] == "User0 (Contoso)"
+    assert cycle_counts(setup, before) == previewed
+
+
+@pytest.fixture
+def slow_previews(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every preview runs in the background (as a large directory's does) and waits for the
+    returned event before it starts, so the test sees it running."""
+    gate = threading.Event()
+    run = PreviewService._run
+
+    def gated(self: PreviewService, *args: Any) -> None:
+        gate.wait(60)
+        run(self, *args)
+
+    monkeypatch.setattr(PreviewService, "sync_source_size", lambda self: self.inline_limit + 1)
+    monkeypatch.setattr(PreviewService, "_run", gated)
+    return gate
+
+
+def test_a_background_preview_offers_apply_when_it_is_done(
+    page: Any, shot: Any, server: LiveServer, scim_target: ScimTarget, slow_previews: threading.Event
+) -> None:
+    setup = provision(server, scim_target, users=2)
+    setup.wait_cycle(None)
+    setup.wait_idle()
+    sign_in(page, server)
+    page.goto(f"{server.url}/console/apps/{setup.sp_id}/jobs/{setup.job_id}/mappings")
+    page.get_by_role("link", name=EDIT_DISPLAY_NAME).click()
+    page.get_by_label("Source expression").fill(EXPRESSION)
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(
+        re.compile(r".*/jobs/" + setup.job_id + r"/previews/[0-9a-f-]+\?kind=attribute&.*")
     )
+    expect(page.locator("#still-running")).to_contain_text("still running")
+    expect(page.get_by_role("button", name="Apply this change")).to_have_count(0)
+    shot("mappings-preview-running")
+
+    slow_previews.set()  # the page reloads itself until the preview is done
+    expect(page.locator("#preview-actions")).to_contain_text("User0 (Contoso)")
+    previewed = shown_counts(page)
+    before, previous = cycles(setup), setup.ended()
+    page.get_by_role("button", name="Apply this change").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    setup.wait_cycle(previous)
+    assert setup.target_users()[USER0]["displayName"] == "User0 (Contoso)"
+    assert cycle_counts(setup, before) == previewed
 
 
 def test_settings_are_validated_as_the_api_does(

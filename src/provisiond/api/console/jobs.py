@@ -19,12 +19,13 @@ from starlette.responses import Response
 
 from provisiond.api import permissions as perm
 from provisiond.api.console import views
+from provisiond.api.console.changes import signed_change
 from provisiond.api.console.identity import Console, console_of, console_service, posted_form, signed_in
 from provisiond.api.console.pages import error_page, page, see_other
 from provisiond.api.routes.targets import Target, sp_target
 from provisiond.domain.job_state import JobState
 from provisiond.graph.synchronization import RestartRequest, SecretsPutRequest, ValidateCredentialsRequest
-from provisiond.services.errors import ServiceError
+from provisiond.services.errors import NotFound, ServiceError
 from provisiond.services.outbound import check_secrets
 from provisiond.services.preview import PreviewSpec
 from provisiond.services.synchronization import SynchronizationService, restart_scope
@@ -327,7 +328,8 @@ def run_preview(console: Console, view: JobView, spec: PreviewSpec) -> dict[str,
 def preview_page(
     sp_id: str, job_id: str, preview_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
-    """A preview that runs in the background (a large directory), until it is done."""
+    """A preview that runs in the background (a large directory), until it is done; with the
+    mapping change it previews (signed by this session) when it comes from a mapping's Save."""
     try:
         view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
         service = console.services.preview
@@ -339,8 +341,34 @@ def preview_page(
             )
     except ServiceError as exc:
         return refused(console, exc)
-    preview = {"record": record, "actions": actions, "url": f"{view.path}/previews/{preview_id}"}
-    return page(request, "preview.html", console, view=view, preview=preview)
+    preview: dict[str, Any] = {
+        "record": record,
+        "actions": actions,
+        "url": f"{view.path}/previews/{preview_id}",
+    }
+    # A mapping change's Save whose preview runs in the background: this page offers its Apply.
+    pending = signed_change(request.query_params, console.session.csrf_token, preview_id)
+    if pending is None:
+        unsigned = bool(request.query_params.get("kind"))
+        return page(request, "preview.html", console, view=view, preview=preview, unsigned=unsigned)
+    schema = console.services.synchronization.job_schema(view.job)
+    try:
+        change = pending.describe(schema)
+    except IndexError:
+        return refused(
+            console, NotFound("The mapping this preview changes is no longer in the job's schema.")
+        )
+    preview["url"] += "?" + request.url.query
+    return page(
+        request,
+        "preview.html",
+        console,
+        view=view,
+        preview=preview,
+        pending=True,
+        change=change,
+        fields=pending.fields(),
+    )
 
 
 # Secrets and Test connection

@@ -2,16 +2,15 @@
 
 - Mappings: every rule's object mappings and their attribute mappings, each source shown as
   an expression. Editing one gives a Test box (the API's parseExpression use case on sample
-  input), a Preview of what the changed schema would do (PreviewService, nothing written) and
-  Save (the API's PUT .../schema use case, which validates the whole schema and makes the next
-  cycle re-evaluate every object).
+  input) and Save, which shows the preview of the changed schema before anything is saved
+  (review.py: Apply saves it through the API's PUT .../schema use case, which validates the
+  whole schema and makes the next cycle re-evaluate every object).
 - Settings: synchronizationJobSettings with each engine setting's meaning and allowed range,
   saved through the API's PATCH use case, which checks every value before anything changes.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,27 +19,18 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from provisiond.api import permissions as perm
+from provisiond.api.console import editors
+from provisiond.api.console.changes import ATTRIBUTE, PendingChange, attribute_mapping, expression_text
 from provisiond.api.console.identity import Console, console_of, posted_form, signed_in
-from provisiond.api.console.jobs import JobView, load_job, refused, run_preview
+from provisiond.api.console.jobs import JobView, load_job, refused
 from provisiond.api.console.pages import page, see_other
+from provisiond.api.console.review import NO_SUCH_MAPPING, review
 from provisiond.engine.policy import SETTINGS
 from provisiond.graph.synchronization import JobPatchRequest, ParseExpressionRequest
-from provisiond.mapping import expressions
-from provisiond.mapping.errors import ExpressionError
-from provisiond.services.errors import ServiceError
+from provisiond.services.errors import NotFound, ServiceError
 from provisiond.services.parse_expression import parse_expression
-from provisiond.services.preview import PreviewSpec
 
 router = APIRouter()
-
-
-def _expression(source: dict[str, Any] | None) -> str:
-    if not source:
-        return ""
-    try:
-        return expressions.to_text(expressions.from_mapping_source(source))
-    except (ExpressionError, ValueError, KeyError):
-        return str(source.get("expression") or source.get("name") or "")
 
 
 def mapping_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -52,7 +42,7 @@ def mapping_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "index": a,
                     "target": attr.get("targetAttributeName"),
-                    "expression": _expression(attr.get("source")),
+                    "expression": expression_text(attr.get("source")),
                     "flow": attr.get("flowType"),
                     "matching": attr.get("matchingPriority") or 0,
                 }
@@ -81,14 +71,6 @@ def mappings_page(
     )
 
 
-def _attribute(schema: dict[str, Any], rule: int, obj: int, attr: int) -> dict[str, Any]:
-    """The attribute mapping at these positions of the schema; IndexError when there is none."""
-    if min(rule, obj, attr) < 0:
-        raise IndexError
-    mapping = schema["synchronizationRules"][rule]["objectMappings"][obj]
-    return dict(mapping["attributeMappings"][attr])
-
-
 def _positions(source: Any) -> tuple[int, int, int]:
     try:
         return int(source.get("rule", "")), int(source.get("object", "")), int(source.get("attr", ""))
@@ -105,33 +87,11 @@ def edit_page(sp_id: str, job_id: str, request: Request, console: Console = Depe
     schema = console.services.synchronization.job_schema(view.job)
     try:
         positions = _positions(request.query_params)
-        attribute = _attribute(schema, *positions)
-    except (IndexError, KeyError, TypeError):
-        return refused(console, ServiceError("There is no such attribute mapping."))
-    return _edit(console, view, positions, attribute, _expression(attribute.get("source")), "")
-
-
-def _edit(
-    console: Console,
-    view: JobView,
-    positions: tuple[int, int, int],
-    attribute: dict[str, Any],
-    expression: str,
-    sample: str,
-    status: int = 200,
-    **more: Any,
-) -> Response:
-    return page(
-        console.request,
-        "mapping_edit.html",
-        console,
-        status=status,
-        view=view,
-        positions=dict(zip(("rule", "object", "attr"), positions, strict=True)),
-        attribute=attribute,
-        expression=expression,
-        sample=sample,
-        **more,
+        attribute = attribute_mapping(schema, *positions)
+    except IndexError:
+        return refused(console, NotFound(NO_SUCH_MAPPING))
+    return editors.attribute_editor(
+        console, view, positions, attribute, expression_text(attribute.get("source"))
     )
 
 
@@ -148,62 +108,36 @@ def _sample_properties(sample: str) -> list[dict[str, str]]:
     return properties
 
 
-def _changed_schema(
-    schema: dict[str, Any], positions: tuple[int, int, int], expression: str
-) -> dict[str, Any]:
-    """The schema with one attribute mapping's source replaced; ValueError when it does not parse."""
-    try:
-        source = expressions.to_mapping_source(expressions.parse(expression))
-    except ExpressionError as exc:
-        raise ValueError(f"The expression does not parse: {exc}") from None
-    changed = copy.deepcopy(schema)
-    rule, obj, attr = positions
-    target = changed["synchronizationRules"][rule]["objectMappings"][obj]["attributeMappings"][attr]
-    target["source"] = source
-    return changed
-
-
 @router.post("/apps/{sp_id}/jobs/{job_id}/mappings/edit")
 def edit_action(sp_id: str, job_id: str, request: Request, form: FormData = Depends(posted_form)) -> Response:
-    """Test, Preview or Save one attribute mapping's expression (the button pressed says which)."""
+    """Test one attribute mapping's expression, or Save it (which shows its preview first)."""
     console = console_of(request)
     try:
         view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     except ServiceError as exc:
         return refused(console, exc)
-    sync = console.services.synchronization
-    schema = sync.job_schema(view.job)
+    schema = console.services.synchronization.job_schema(view.job)
     try:
         positions = _positions(form)
-        attribute = _attribute(schema, *positions)
-    except (IndexError, KeyError, TypeError):
-        return refused(console, ServiceError("There is no such attribute mapping."))
+        attribute = attribute_mapping(schema, *positions)
+    except IndexError:
+        return refused(console, NotFound(NO_SUCH_MAPPING))
     expression = str(form.get("expression") or "").strip()
     sample = str(form.get("sample") or "")
-    action = str(form.get("action") or "test")
+    if form.get("action") == "save":
+        change = PendingChange(ATTRIBUTE, *positions, expression=expression)
+        return review(console, view, change)
     try:
-        if action == "test":
-            return _edit(
-                console,
-                view,
-                positions,
-                attribute,
-                expression,
-                sample,
-                test=_test(console, schema, expression, sample),
-            )
-        changed = _changed_schema(schema, positions, expression)
-        if action == "preview":
-            preview = run_preview(console, view, PreviewSpec(schema=changed))
-            return _edit(console, view, positions, attribute, expression, sample, preview=preview)
-        sync.put_job_schema(view.sp, job_id, changed)
+        test = _test(console, schema, expression, sample)
     except ValueError as exc:
-        return _edit(console, view, positions, attribute, expression, sample, status=400, error=str(exc))
+        return editors.attribute_editor(
+            console, view, positions, attribute, expression, sample, status=400, error=str(exc)
+        )
     except ServiceError as exc:
-        return _edit(
+        return editors.attribute_editor(
             console, view, positions, attribute, expression, sample, status=exc.status, error=exc.message
         )
-    return see_other(f"{view.path}/mappings?notice=saved")
+    return editors.attribute_editor(console, view, positions, attribute, expression, sample, test=test)
 
 
 def _test(console: Console, schema: dict[str, Any], expression: str, sample: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ NOTICES = {
     "restarted": "Restarted: the next cycle reprocesses every object, starting now.",
     "deleted": "The job was deleted; the accounts in the app are left as they are.",
     "saved": "Saved.",
+    "mappings-saved": "Saved: the next cycle evaluates every object again with the changed mappings.",
     "connected": "Test connection succeeded: the app answered as a SCIM service and accepted the token.",
 }
 

@@ -1,0 +1,142 @@
+"""A mapping change's Save and Apply over HTTP: Save saves nothing, Apply without the CSRF token
+or by a read-only identity is refused, an Apply after someone else saved the schema shows a
+fresh preview instead, and a background preview's page offers Apply only for a change this
+session signed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from tests.api.console.console_helpers import READ_ONLY, signed_in
+from tests.api.helpers import store_snapshot
+from tests.conftest import LiveServer, ScimTarget
+from tests.engine.helpers import Provisioned, provision
+
+from provisiond.services.preview import PreviewService
+
+EXPRESSION = 'Append([displayName], " (Contoso)")'
+APPLY = re.compile(r'<form method="post" action="[^"]+/mappings/apply"')
+FIELD = re.compile(r'<input type="hidden" name="([a-z]+)" value="([^"]*)">')
+
+
+def _setup(server: LiveServer, scim: ScimTarget) -> tuple[Provisioned, str]:
+    setup = provision(server, scim, users=2, start=False)
+    return setup, f"/console/apps/{setup.sp_id}/jobs/{setup.job_id}"
+
+
+def _display_name_position(setup: Provisioned) -> dict[str, str]:
+    schema = setup.client.get(f"{setup.job_url}/schema").json()
+    mappings = schema["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
+    attr = next(i for i, m in enumerate(mappings) if m["targetAttributeName"] == "displayName")
+    return {"rule": "0", "object": "0", "attr": str(attr)}
+
+
+def _schema(setup: Provisioned) -> dict[str, Any]:
+    return dict(setup.client.get(f"{setup.job_url}/schema").json())
+
+
+def _apply_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the review page's Apply form."""
+    form = html[html.index('action="', APPLY.search(html).start()) :]  # type: ignore[union-attr]
+    form = form[: form.index("</form>")]
+    return {name: value.replace("&#34;", '"').replace("&quot;", '"') for name, value in FIELD.findall(form)}
+
+
+def _save(client: httpx.Client, path: str, csrf: str, position: dict[str, str]) -> httpx.Response:
+    return client.post(
+        f"{path}/mappings/edit",
+        data={"csrf": csrf, **position, "expression": EXPRESSION, "action": "save"},
+        follow_redirects=False,
+    )
+
+
+def test_save_saves_nothing_and_apply_needs_the_csrf_token(
+    sqlite_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup, path = _setup(sqlite_server, scim_target)
+    client, csrf = signed_in(sqlite_server)
+    before = _schema(setup)
+    review = _save(client, path, csrf, _display_name_position(setup))
+    assert review.status_code == 200, review.text
+    assert "Apply this change" in review.text and 'id="preview-counts"' in review.text
+    assert _schema(setup) == before
+    fields = _apply_fields(review.text)
+    assert fields["expression"] == EXPRESSION and fields["kind"] == "attribute"
+    snapshot = store_snapshot(sqlite_server.db)
+    for csrf_sent in ("", csrf[:-2] + "xx"):
+        refused = client.post(f"{path}/mappings/apply", data={**fields, "csrf": csrf_sent, "step": "apply"})
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    assert store_snapshot(sqlite_server.db) == snapshot
+    applied = client.post(
+        f"{path}/mappings/apply", data={**fields, "csrf": csrf, "step": "apply"}, follow_redirects=False
+    )
+    assert applied.status_code == 303, applied.text
+    assert applied.headers["location"].endswith("/mappings?notice=mappings-saved")
+    mappings = _schema(setup)["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
+    assert any(m["source"].get("expression") == EXPRESSION for m in mappings)
+    client.close()
+
+
+def test_apply_after_someone_else_saved_shows_a_fresh_preview(
+    sqlite_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup, path = _setup(sqlite_server, scim_target)
+    client, csrf = signed_in(sqlite_server)
+    fields = _apply_fields(_save(client, path, csrf, _display_name_position(setup)).text)
+    # Someone saves another change through the API meanwhile.
+    schema = _schema(setup)
+    schema["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"][0]["defaultValue"] = "x"
+    assert setup.client.put(f"{setup.job_url}/schema", json=schema).status_code == 204
+    theirs = _schema(setup)
+    again = client.post(f"{path}/mappings/apply", data={**fields, "csrf": csrf, "step": "apply"})
+    assert again.status_code == 200, again.text
+    assert "saved by someone else" in again.text and "Apply this change" in again.text
+    assert _schema(setup) == theirs
+    fresh = _apply_fields(again.text)
+    assert int(fresh["version"]) > int(fields["version"])
+    client.post(f"{path}/mappings/apply", data={**fresh, "csrf": csrf, "step": "apply"})
+    mappings = _schema(setup)["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"]
+    assert mappings[0].get("defaultValue") == "x"  # their change is kept
+    assert any(m["source"].get("expression") == EXPRESSION for m in mappings)
+    client.close()
+
+
+def test_a_read_only_identity_cannot_save_or_apply(
+    sqlite_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup, path = _setup(sqlite_server, scim_target)
+    admin, admin_csrf = signed_in(sqlite_server)
+    fields = _apply_fields(_save(admin, path, admin_csrf, _display_name_position(setup)).text)
+    reader, csrf = signed_in(sqlite_server, READ_ONLY)
+    before = store_snapshot(sqlite_server.db)
+    assert _save(reader, path, csrf, _display_name_position(setup)).status_code == 403
+    refused = reader.post(f"{path}/mappings/apply", data={**fields, "csrf": csrf, "step": "apply"})
+    assert refused.status_code == 403 and "Synchronization.ReadWrite.All" in refused.text
+    assert store_snapshot(sqlite_server.db) == before
+    admin.close()
+    reader.close()
+
+
+def test_a_background_preview_offers_apply_only_for_this_sessions_change(
+    sqlite_server: LiveServer, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PreviewService, "sync_source_size", lambda self: self.inline_limit + 1)
+    setup, path = _setup(sqlite_server, scim_target)
+    client, csrf = signed_in(sqlite_server)
+    saved = _save(client, path, csrf, _display_name_position(setup))
+    assert saved.status_code == 303, saved.text
+    location = saved.headers["location"]
+    assert "/previews/" in location and "sig=" in location
+    signed = client.get(location)
+    assert signed.status_code == 200
+    assert "Apply this change" in signed.text or "still running" in signed.text
+    forged = client.get(location.replace("Contoso", "Fabrikam"))
+    assert forged.status_code == 200
+    assert "Apply this change" not in forged.text and "not made in your session" in forged.text
+    other, _ = signed_in(sqlite_server)  # another session's page of the same link
+    assert "Apply this change" not in other.get(location).text
+    client.close()
+    other.close()
