@@ -1,7 +1,8 @@
 """A mapping change's Save and Apply over HTTP: Save saves nothing, Apply without the CSRF token
 or by a read-only identity is refused, an Apply after someone else saved the schema shows a
-fresh preview instead, and a background preview's page offers Apply only for a change this
-session signed."""
+fresh preview instead, a background preview's page offers Apply only for a change this
+session signed, and a scoping filter is refused exactly where PUT .../schema refuses it (its
+other filter sets kept when it is saved)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,80 @@ def test_a_background_preview_offers_apply_only_for_this_sessions_change(
     assert "Apply this change" not in other.get(location).text
     client.close()
     other.close()
+
+
+def _scope_form(csrf: str, clauses: list[tuple[str, str, str]], op: str = "save") -> dict[str, str]:
+    form = {
+        "csrf": csrf,
+        "rule": "0",
+        "object": "0",
+        "groups": "1",
+        "g0-clauses": str(len(clauses)),
+        "op": op,
+    }
+    for c, (attribute, operator, values) in enumerate(clauses):
+        form |= {f"g0-c{c}-attribute": attribute, f"g0-c{c}-operator": operator, f"g0-c{c}-values": values}
+    return form
+
+
+def test_a_scoping_filter_is_refused_as_put_schema_refuses_it_and_keeps_the_other_sets(
+    sqlite_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup, path = _setup(sqlite_server, scim_target)
+    schema = _schema(setup)
+    kept = [
+        {
+            "name": "only Sales",
+            "clauses": [
+                {
+                    "sourceOperandName": "department",
+                    "operatorName": "EQUALS",
+                    "targetOperand": {"values": ["Sales"]},
+                }
+            ],
+        }
+    ]
+    schema["synchronizationRules"][0]["objectMappings"][0]["scope"] = {"inputFilterGroups": kept}
+    assert setup.client.put(f"{setup.job_url}/schema", json=schema).status_code == 204
+    client, csrf = signed_in(sqlite_server)
+    before = _schema(setup)
+    for clauses, message in (
+        ([("department", "LIKE", "Sales")], "unknown operator 'LIKE'"),
+        ([("department", "REGEX MATCH", "(")], "invalid regular expression"),
+        ([("department", "EQUALS", "")], "needs at least one targetOperand value"),
+        ([("", "EQUALS", "Sales")], "sourceOperandName is missing"),
+    ):
+        refused = client.post(f"{path}/mappings/scope", data=_scope_form(csrf, clauses))
+        assert refused.status_code == 400, refused.text
+        assert message in refused.text.replace("&#39;", "'")
+        assert 'id="preview"' not in refused.text
+    gone = client.post(f"{path}/mappings/scope", data=_scope_form(csrf, [], op="remove-clause:0:3"))
+    assert gone.status_code == 400 and "not in the filter any more" in gone.text
+    assert _schema(setup) == before
+
+    review = client.post(
+        f"{path}/mappings/scope", data=_scope_form(csrf, [("accountEnabled", "is true", "x")])
+    )
+    assert review.status_code == 200, review.text
+    fields = _apply_fields(review.text)
+    applied = client.post(
+        f"{path}/mappings/apply", data={**fields, "csrf": csrf, "step": "apply"}, follow_redirects=True
+    )
+    assert applied.status_code == 200 and "Saved" in applied.text
+    assert "accountEnabled IS TRUE" in applied.text
+    scope = _schema(setup)["synchronizationRules"][0]["objectMappings"][0]["scope"]
+    assert scope["inputFilterGroups"] == kept
+    # The operator in the engine's spelling, and no value for an operator that takes none.
+    assert scope["groups"] == [
+        {
+            "name": None,
+            "clauses": [
+                {
+                    "sourceOperandName": "accountEnabled",
+                    "operatorName": "IS TRUE",
+                    "targetOperand": {"values": []},
+                }
+            ],
+        }
+    ]
+    client.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 import pytest
 from tests.api.console.console_helpers import link_for
 from tests.conftest import LiveServer
-from tests.engine.helpers import start_engine_server
+from tests.engine.helpers import Provisioned, start_engine_server
 
 from provisiond.config import Settings
+from provisiond.engine.preview import classify
 from provisiond.store.db import Database
+from provisiond.store.tables import provisioning_logs
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("PROVISIOND_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -87,3 +90,27 @@ def sign_in(page: Any, server: LiveServer, claims: dict[str, Any] | None = None)
     """Open a one-time console link and land on the applications page."""
     page.goto(link_for(server, claims))
     page.wait_for_url(f"{server.url}/console")
+
+
+def shown_counts(page: Any) -> dict[tuple[str, str], int]:
+    """The preview's counts as the page shows them: (object type, action) -> a number above 0,
+    out-of-scope objects left out (a cycle logs nothing for those, so they cannot be compared)."""
+    counts = {}
+    for row in page.locator("#preview-counts tbody tr").all():
+        kind = row.locator("th").inner_text().strip()
+        for cell in row.locator("td[data-action]").all():
+            if int(cell.inner_text()) and cell.get_attribute("data-action") != "outOfScope":
+                counts[(kind, str(cell.get_attribute("data-action")))] = int(cell.inner_text())
+    return counts
+
+
+def cycles(setup: Provisioned) -> set[str]:
+    return {r["cycle_id"] for r in setup.rows(provisioning_logs)}
+
+
+def cycle_counts(setup: Provisioned, before: set[str]) -> dict[tuple[str, str], int]:
+    """What the one cycle since `before` did, in the preview's words (as `shown_counts`)."""
+    (cycle,) = cycles(setup) - before
+    entries = [r for r in setup.rows(provisioning_logs) if r["cycle_id"] == cycle]
+    tally = Counter((e["source_type"], classify(e)) for e in entries)
+    return {key: n for key, n in tally.items() if key[1] != "outOfScope"}

@@ -9,46 +9,19 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from tests.conftest import LiveServer, ScimTarget
-from tests.e2e.console.conftest import sign_in
-from tests.engine.helpers import Provisioned, provision
+from tests.e2e.console.conftest import cycle_counts, cycles, shown_counts, sign_in
+from tests.engine.helpers import provision
 
-from provisiond.engine.preview import classify
 from provisiond.services.preview import PreviewService
-from provisiond.store.tables import provisioning_logs
 
 USER0 = "user0@contoso.example"
 EXPRESSION = 'Append([displayName], " (Contoso)")'
 EDIT_DISPLAY_NAME = "Edit displayName of urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-
-def shown_counts(page: Any) -> dict[tuple[str, str], int]:
-    """The preview's counts as the page shows them: (object type, action) -> a number above 0."""
-    counts = {}
-    for row in page.locator("#preview-counts tbody tr").all():
-        kind = row.locator("th").inner_text().strip()
-        for cell in row.locator("td[data-action]").all():
-            if int(cell.inner_text()):
-                counts[(kind, str(cell.get_attribute("data-action")))] = int(cell.inner_text())
-    return counts
-
-
-def cycles(setup: Provisioned) -> set[str]:
-    return {r["cycle_id"] for r in setup.rows(provisioning_logs)}
-
-
-def cycle_counts(setup: Provisioned, before: set[str]) -> dict[tuple[str, str], int]:
-    """What the one cycle since `before` did, in the preview's words (objects left alone as out
-    of scope log nothing in a cycle, so those are not compared)."""
-    (cycle,) = cycles(setup) - before
-    entries = [r for r in setup.rows(provisioning_logs) if r["cycle_id"] == cycle]
-    tally = Counter((e["source_type"], classify(e)) for e in entries)
-    return {key: n for key, n in tally.items() if key[1] != "outOfScope"}
 
 
 def test_save_shows_the_preview_then_applies_the_mapping(

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from provisiond.api.console import jobs, logs, mappings, on_demand, review, signin
+from provisiond.api.console import jobs, logs, mappings, on_demand, review, scoping, signin
 from provisiond.api.console.identity import CsrfRefused, SignInRequired
 from provisiond.api.console.pages import error_page, see_other
 from provisiond.clock import Clock
@@ -29,7 +29,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, settings: Settings, db: Database, clock: Clock) -> None:
     app.state.console = ConsoleService(db, clock)
     app.state.console_settings = settings
-    for module in (signin, jobs, logs, on_demand, mappings, review):
+    for module in (signin, jobs, logs, on_demand, mappings, scoping, review):
         app.include_router(module.router, prefix=PREFIX)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_first)

@@ -15,16 +15,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from provisiond.api.console.filters import scope_text
 from provisiond.mapping import expressions
 from provisiond.mapping.errors import ExpressionError
 
-ATTRIBUTE = "attribute"
-KINDS = (ATTRIBUTE,)
+ATTRIBUTE = "attribute"  # one attribute mapping's expression
+SCOPE = "scope"  # one object mapping's scoping filter (its `scope.groups`)
+KINDS = (ATTRIBUTE, SCOPE)
+NO_FILTER = "(no scoping filter: every assigned object is in scope)"
 
 
 def expression_text(source: Mapping[str, Any] | None) -> str:
@@ -63,9 +67,21 @@ def _number(fields: Mapping[str, Any], name: str) -> int:
         raise ValueError(f"The form's {name} is not a position.") from None
 
 
+def _groups(text: str) -> tuple[dict[str, Any], ...]:
+    """A scoping change's groups as its form field carries them (JSON); ValueError otherwise."""
+    try:
+        groups = json.loads(text)
+    except ValueError:
+        raise ValueError("The form's scoping filter is not readable.") from None
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError("The form's scoping filter is not a list of groups.")
+    return tuple(groups)
+
+
 @dataclass(frozen=True)
 class PendingChange:
-    """One attribute mapping's new expression (kind `attribute`), made on schema `version`."""
+    """One attribute mapping's new expression (kind `attribute`) or one object mapping's new
+    scoping filter groups (kind `scope`), made on schema `version`."""
 
     kind: str
     rule: int
@@ -73,6 +89,7 @@ class PendingChange:
     attr: int = 0
     expression: str = ""
     version: int = 0
+    groups: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> PendingChange:
@@ -81,32 +98,34 @@ class PendingChange:
         if kind not in KINDS:
             raise ValueError("The form does not carry a mapping change.")
         version = _number(fields, "version") if fields.get("version") not in (None, "") else 0
+        rule, obj = _number(fields, "rule"), _number(fields, "object")
+        if kind == SCOPE:
+            return cls(kind, rule, obj, version=version, groups=_groups(str(fields.get("scope") or "[]")))
         return cls(
             kind=kind,
-            rule=_number(fields, "rule"),
-            object=_number(fields, "object"),
+            rule=rule,
+            object=obj,
             attr=_number(fields, "attr"),
             expression=str(fields.get("expression") or "").strip(),
             version=version,
         )
 
     def with_version(self, version: int) -> PendingChange:
-        return PendingChange(self.kind, self.rule, self.object, self.attr, self.expression, version)
+        return replace(self, version=version)
 
     def fields(self) -> dict[str, str]:
         """The hidden form fields (and query parameters) that carry this change."""
-        return {
-            "kind": self.kind,
-            "rule": str(self.rule),
-            "object": str(self.object),
-            "attr": str(self.attr),
-            "expression": self.expression,
-            "version": str(self.version),
-        }
+        common = {"kind": self.kind, "rule": str(self.rule), "object": str(self.object)}
+        if self.kind == SCOPE:
+            scope = json.dumps(list(self.groups), separators=(",", ":"))
+            return {**common, "scope": scope, "version": str(self.version)}
+        return {**common, "attr": str(self.attr), "expression": self.expression, "version": str(self.version)}
 
     def apply(self, schema: Mapping[str, Any]) -> dict[str, Any]:
         """The schema with this change made; IndexError when its mapping is not in the schema,
         ValueError when the expression does not parse."""
+        if self.kind == SCOPE:
+            return self._apply_scope(schema)
         attribute_mapping(schema, self.rule, self.object, self.attr)
         try:
             source = expressions.to_mapping_source(expressions.parse(self.expression))
@@ -117,9 +136,27 @@ class PendingChange:
         mapping["attributeMappings"][self.attr]["source"] = source
         return changed
 
+    def _apply_scope(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """The scoping filter's groups replaced; its other filter sets are kept as they are."""
+        object_mapping(schema, self.rule, self.object)
+        changed = copy.deepcopy(dict(schema))
+        mapping = changed["synchronizationRules"][self.rule]["objectMappings"][self.object]
+        scope = {k: v for k, v in (mapping.get("scope") or {}).items() if k != "groups" and v}
+        mapping["scope"] = (
+            {**scope, "groups": copy.deepcopy(list(self.groups))} if scope or self.groups else None
+        )
+        return changed
+
     def describe(self, schema: Mapping[str, Any]) -> dict[str, Any]:
         """What the review page says the change is: where, before and after."""
         mapping = object_mapping(schema, self.rule, self.object)
+        if self.kind == SCOPE:
+            before = list((mapping.get("scope") or {}).get("groups") or [])
+            return {
+                "what": f"scoping filter of {mapping.get('name') or mapping.get('sourceObjectName')}",
+                "before": scope_text(before) or NO_FILTER,
+                "after": scope_text(self.groups) or NO_FILTER,
+            }
         attribute = attribute_mapping(schema, self.rule, self.object, self.attr)
         return {
             "what": f"{attribute.get('targetAttributeName')} of {mapping.get('targetObjectName')}",

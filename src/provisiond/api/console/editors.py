@@ -1,5 +1,6 @@
-"""The mapping editors' pages, rendered for the routes that open them, refuse their input, or
-go back to them from a review (mappings.py, review.py)."""
+"""The mapping editors' pages (an attribute mapping's expression, an object mapping's scoping
+filter), rendered for the routes that open them, refuse their input, or go back to them from
+a review (mappings.py, scoping.py, review.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from provisiond.api.console import filters
 from provisiond.api.console.identity import Console
 from provisiond.api.console.jobs import JobView
 from provisiond.api.console.pages import page
@@ -33,5 +35,54 @@ def attribute_editor(
         attribute=attribute,
         expression=expression,
         sample=sample,
+        **more,
+    )
+
+
+def source_attributes(schema: dict[str, Any], rule: int, obj: int) -> list[str]:
+    """The attribute names of the object mapping's source object (for the clause suggestions)."""
+    rules = schema.get("synchronizationRules") or []
+    mapping = rules[rule]["objectMappings"][obj]
+    folded = str(rules[rule].get("sourceDirectoryName") or "").casefold()
+    for directory in schema.get("directories") or []:
+        if str(directory.get("name") or "").casefold() != folded:
+            continue
+        for definition in directory.get("objects") or []:
+            if (
+                str(definition.get("name") or "").casefold()
+                == str(mapping.get("sourceObjectName")).casefold()
+            ):
+                return [str(a["name"]) for a in definition.get("attributes") or [] if a.get("name")]
+    return []
+
+
+def scope_editor(
+    console: Console,
+    view: JobView,
+    rule: int,
+    obj: int,
+    groups: list[dict[str, Any]],
+    status: int = 200,
+    focus: str | None = None,
+    **more: Any,
+) -> Response:
+    """One object mapping's scoping filter (`scope.groups`) as editable groups of clauses; the
+    caller has checked that the mapping exists."""
+    schema = console.services.synchronization.job_schema(view.job)
+    mapping = schema["synchronizationRules"][rule]["objectMappings"][obj]
+    return page(
+        console.request,
+        "scoping_edit.html",
+        console,
+        status=status,
+        view=view,
+        rule=rule,
+        object=obj,
+        mapping=mapping,
+        groups=filters.editor_groups(groups),
+        operators=filters.operators(),
+        attributes=source_attributes(schema, rule, obj),
+        others=[s for s in filters.scope_view(mapping.get("scope")) if s["key"] != "groups"],
+        focus=focus,
         **more,
     )

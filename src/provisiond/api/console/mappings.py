@@ -1,10 +1,11 @@
 """Attribute mappings and job settings in the console.
 
-- Mappings: every rule's object mappings and their attribute mappings, each source shown as
-  an expression. Editing one gives a Test box (the API's parseExpression use case on sample
-  input) and Save, which shows the preview of the changed schema before anything is saved
-  (review.py: Apply saves it through the API's PUT .../schema use case, which validates the
-  whole schema and makes the next cycle re-evaluate every object).
+- Mappings: every rule's object mappings, each with its scoping filter as readable clauses
+  (edited in scoping.py) and its attribute mappings, each source shown as an expression.
+  Editing one gives a Test box (the API's parseExpression use case on sample input) and Save,
+  which shows the preview of the changed schema before anything is saved (review.py: Apply
+  saves it through the API's PUT .../schema use case, which validates the whole schema and
+  makes the next cycle re-evaluate every object).
 - Settings: synchronizationJobSettings with each engine setting's meaning and allowed range,
   saved through the API's PATCH use case, which checks every value before anything changes.
 """
@@ -19,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from provisiond.api import permissions as perm
-from provisiond.api.console import editors
+from provisiond.api.console import editors, filters
 from provisiond.api.console.changes import ATTRIBUTE, PendingChange, attribute_mapping, expression_text
 from provisiond.api.console.identity import Console, console_of, posted_form, signed_in
 from provisiond.api.console.jobs import JobView, load_job, refused
@@ -34,7 +35,8 @@ router = APIRouter()
 
 
 def mapping_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The object mappings of every rule, each with its attribute mappings as expressions."""
+    """The object mappings of every rule, each with its attribute mappings as expressions and
+    its scoping filter as readable clauses."""
     rows = []
     for r, rule in enumerate(schema.get("synchronizationRules") or []):
         for o, mapping in enumerate(rule.get("objectMappings") or []):
@@ -48,7 +50,15 @@ def mapping_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
                 }
                 for a, attr in enumerate(mapping.get("attributeMappings") or [])
             ]
-            rows.append({"rule": r, "object": o, "mapping": mapping, "attributes": attributes})
+            rows.append(
+                {
+                    "rule": r,
+                    "object": o,
+                    "mapping": mapping,
+                    "attributes": attributes,
+                    "scope": filters.scope_view(mapping.get("scope")),
+                }
+            )
     return rows
 
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from provisiond.api import permissions as perm
 from provisiond.api.console import editors
-from provisiond.api.console.changes import PendingChange, attribute_mapping
+from provisiond.api.console.changes import SCOPE, PendingChange, attribute_mapping, object_mapping
 from provisiond.api.console.identity import Console, console_of, posted_form
 from provisiond.api.console.jobs import JobView, load_job, refused, run_preview
 from provisiond.api.console.pages import page, see_other
@@ -47,6 +47,10 @@ def editor(
     """The editor the change came from, holding the change as it was edited."""
     schema = console.services.synchronization.job_schema(view.job)
     try:
+        if change.kind == SCOPE:
+            object_mapping(schema, change.rule, change.object)
+            groups = list(change.groups)
+            return editors.scope_editor(console, view, change.rule, change.object, groups, status, **more)
         attribute = attribute_mapping(schema, change.rule, change.object, change.attr)
     except IndexError:
         return refused(console, NotFound(NO_SUCH_MAPPING))
