@@ -1,8 +1,9 @@
 """A mapping change's Save and Apply over HTTP: Save saves nothing, Apply without the CSRF token
 or by a read-only identity is refused, an Apply after someone else saved the schema shows a
 fresh preview instead, a background preview's page offers Apply only for a change this
-session signed, and a scoping filter is refused exactly where PUT .../schema refuses it (its
-other filter sets kept when it is saved)."""
+session signed, a scoping filter is refused exactly where PUT .../schema refuses it (its
+other filter sets kept when it is saved), and testing an expression on a user needs the
+permission to read users."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from tests.api.console.console_helpers import READ_ONLY, signed_in
 from tests.api.helpers import store_snapshot
-from tests.conftest import LiveServer, ScimTarget
+from tests.conftest import APPLICATION_ADMINISTRATOR, LiveServer, ScimTarget
 from tests.engine.helpers import Provisioned, provision
 
 from provisiond.services.preview import PreviewService
@@ -218,3 +219,26 @@ def test_a_scoping_filter_is_refused_as_put_schema_refuses_it_and_keeps_the_othe
         }
     ]
     client.close()
+
+
+def test_testing_on_a_user_needs_the_permission_to_read_users(
+    sqlite_server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup, path = _setup(sqlite_server, scim_target)
+    claims = {"scp": "Synchronization.ReadWrite.All", "wids": [APPLICATION_ADMINISTRATOR], "oid": "writer"}
+    client, csrf = signed_in(sqlite_server, claims)
+    position = _display_name_position(setup)
+    editor = client.get(f"{path}/mappings/edit", params=position)
+    assert editor.status_code == 200, editor.text
+    assert "or test on a user" not in editor.text
+    form = {"csrf": csrf, **position, "expression": "[displayName]", "action": "test-user"}
+    refused = client.post(f"{path}/mappings/edit", data={**form, "test_user": "user0@contoso.example"})
+    assert refused.status_code == 403 and "may not read users" in refused.text
+    assert "User0" not in refused.text
+    admin, admin_csrf = signed_in(sqlite_server)
+    tested = admin.post(
+        f"{path}/mappings/edit", data={**form, "csrf": admin_csrf, "test_user": "user0@contoso.example"}
+    )
+    assert tested.status_code == 200 and '<code class="result">User0</code>' in tested.text
+    client.close()
+    admin.close()

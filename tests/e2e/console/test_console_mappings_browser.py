@@ -1,5 +1,6 @@
 """Mappings and settings in the browser: edit an attribute mapping's expression, test it on
-sample input, Save it (which shows the preview of the change first: counts, the deletion
+sample input or on a user picked as you type (the user's attributes as a cycle reads them),
+Save it (which shows the preview of the change first: counts, the deletion
 guard's verdict, the first planned changes), go back to editing, Apply, and see the change
 reach the SCIM app with the counts the preview showed; a preview that runs in the background
 says so on its own page and offers Apply when it is done. A setting out of range is refused on
@@ -115,6 +116,45 @@ def test_a_background_preview_offers_apply_when_it_is_done(
     setup.wait_cycle(previous)
     assert setup.target_users()[USER0]["displayName"] == "User0 (Contoso)"
     assert cycle_counts(setup, before) == previewed
+
+
+def test_an_expression_tested_on_a_chosen_user(
+    page: Any, shot: Any, server: LiveServer, scim_target: ScimTarget
+) -> None:
+    setup = provision(server, scim_target, users=3, start=False)
+    with server.client() as api:
+        user2 = setup.users["user2@contoso.example"]["id"]
+        assert api.patch(f"/users/{user2}", json={"accountEnabled": False}).status_code == 204
+    sign_in(page, server)
+    page.goto(f"{server.url}/console/apps/{setup.sp_id}/jobs/{setup.job_id}/mappings")
+    page.get_by_role("link", name=EDIT_DISPLAY_NAME).click()
+    page.get_by_label("Source expression").fill('Join(" | ", [displayName], [mail], [IsSoftDeleted])')
+    search = page.get_by_label("or test on a user")
+    search.press_sequentially("user1", delay=30)
+    expect(page.locator('#test-user-options option[value="user1@contoso.example"]')).to_have_count(1)
+    search.fill("user1@contoso.example")
+    search.press("Enter")  # tests on the user, not on the sample input
+    expect(page.locator("#test-result code.result")).to_have_text("User1 | user1@contoso.example | False")
+    expect(page.locator("#tested-on")).to_contain_text("user1@contoso.example")
+    expect(page.get_by_label("or test on a user")).to_have_value("user1@contoso.example")
+    page.get_by_text("The source attributes it was evaluated on").click()
+    expect(page.locator("details.attributes")).to_contain_text("givenName")
+    shot("test-on-user")
+
+    # A disabled account is soft-deleted for the engine: the expression sees that.
+    page.get_by_label("or test on a user").fill("user2@contoso.example")
+    page.get_by_role("button", name="Test on this user").click()
+    expect(page.locator("#test-result code.result")).to_have_text("User2 | user2@contoso.example | True")
+    expect(page.locator("#tested-on")).to_contain_text("active False")
+
+    # An evaluation error is the answer, and a name that is no one's says so.
+    page.get_by_label("Source expression").fill("CDate([displayName])")
+    page.get_by_role("button", name="Test on this user").click()
+    expect(page.locator("#test-result")).to_contain_text("ExpressionEvaluationFailed")
+    page.get_by_label("or test on a user").fill("nobody@contoso.example")
+    page.get_by_role("button", name="Test on this user").click()
+    expect(page.get_by_role("alert")).to_contain_text("does not exist")
+    assert setup.target_users() == {}  # testing provisions nothing
 
 
 def test_settings_are_validated_as_the_api_does(

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from provisiond.api import permissions as perm
 from provisiond.api.console import filters
 from provisiond.api.console.identity import Console
 from provisiond.api.console.jobs import JobView
@@ -24,7 +25,12 @@ def attribute_editor(
     status: int = 200,
     **more: Any,
 ) -> Response:
-    """One attribute mapping's expression with its Test box and Save."""
+    """One attribute mapping's expression with its Test box (sample input, or a user of the
+    directory when the mapping reads users and the identity may read them) and Save."""
+    schema = console.services.synchronization.job_schema(view.job)
+    rules = schema.get("synchronizationRules") or []
+    mapping = rules[positions[0]]["objectMappings"][positions[1]]
+    reads_users = str(mapping.get("sourceObjectName") or "").casefold() == "user"
     return page(
         console.request,
         "mapping_edit.html",
@@ -35,6 +41,7 @@ def attribute_editor(
         attribute=attribute,
         expression=expression,
         sample=sample,
+        user_test=reads_users and console.may(perm.USER_READ),
         **more,
     )
 

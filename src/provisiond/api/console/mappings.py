@@ -2,7 +2,8 @@
 
 - Mappings: every rule's object mappings, each with its scoping filter as readable clauses
   (edited in scoping.py) and its attribute mappings, each source shown as an expression.
-  Editing one gives a Test box (the API's parseExpression use case on sample input) and Save,
+  Editing one gives a Test box (the API's parseExpression use case on sample input, or on a
+  chosen user's source object as a cycle of the job maps it) and Save,
   which shows the preview of the changed schema before anything is saved (review.py: Apply
   saves it through the API's PUT .../schema use case, which validates the whole schema and
   makes the next cycle re-evaluate every object).
@@ -12,7 +13,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
@@ -26,9 +30,13 @@ from provisiond.api.console.identity import Console, console_of, posted_form, si
 from provisiond.api.console.jobs import JobView, load_job, refused
 from provisiond.api.console.pages import page, see_other
 from provisiond.api.console.review import NO_SUCH_MAPPING, review
+from provisiond.connectors.directory import DirectorySource
+from provisiond.engine.context import CycleContext
+from provisiond.engine.objects import USER, enrich
 from provisiond.engine.policy import SETTINGS
 from provisiond.graph.synchronization import JobPatchRequest, ParseExpressionRequest
-from provisiond.services.errors import NotFound, ServiceError
+from provisiond.mapping.flows import compile_schema
+from provisiond.services.errors import Forbidden, NotFound, ServiceError
 from provisiond.services.parse_expression import parse_expression
 
 router = APIRouter()
@@ -120,7 +128,8 @@ def _sample_properties(sample: str) -> list[dict[str, str]]:
 
 @router.post("/apps/{sp_id}/jobs/{job_id}/mappings/edit")
 def edit_action(sp_id: str, job_id: str, request: Request, form: FormData = Depends(posted_form)) -> Response:
-    """Test one attribute mapping's expression, or Save it (which shows its preview first)."""
+    """Test one attribute mapping's expression (on the sample input, or on a chosen user), or
+    Save it (which shows its preview first)."""
     console = console_of(request)
     try:
         view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
@@ -134,26 +143,46 @@ def edit_action(sp_id: str, job_id: str, request: Request, form: FormData = Depe
         return refused(console, NotFound(NO_SUCH_MAPPING))
     expression = str(form.get("expression") or "").strip()
     sample = str(form.get("sample") or "")
-    if form.get("action") == "save":
+    test_user = str(form.get("test_user") or "").strip()
+    action = form.get("action")
+    if action == "save":
         change = PendingChange(ATTRIBUTE, *positions, expression=expression)
         return review(console, view, change)
+    more: dict[str, Any] = {"test_user": test_user}
     try:
-        test = _test(console, schema, expression, sample)
+        if action == "test-user":
+            source, tested_on = _user_source(console, view, schema, test_user)
+            test = _test(console, schema, expression, [{"key": k, "value": v} for k, v in source.items()])
+            more["tested_on"] = tested_on
+        else:
+            test = _test(console, schema, expression, _sample_properties(sample))
     except ValueError as exc:
         return editors.attribute_editor(
-            console, view, positions, attribute, expression, sample, status=400, error=str(exc)
+            console, view, positions, attribute, expression, sample, status=400, error=str(exc), **more
         )
     except ServiceError as exc:
         return editors.attribute_editor(
-            console, view, positions, attribute, expression, sample, status=exc.status, error=exc.message
+            console,
+            view,
+            positions,
+            attribute,
+            expression,
+            sample,
+            status=exc.status,
+            error=exc.message,
+            **more,
         )
-    return editors.attribute_editor(console, view, positions, attribute, expression, sample, test=test)
+    return editors.attribute_editor(
+        console, view, positions, attribute, expression, sample, test=test, **more
+    )
 
 
-def _test(console: Console, schema: dict[str, Any], expression: str, sample: str) -> dict[str, Any]:
-    """parseExpression's answer for the expression on the sample input (ValueError for bad input)."""
+def _test(
+    console: Console, schema: dict[str, Any], expression: str, properties: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """parseExpression's answer for the expression on these source properties (none: parse
+    only); ValueError for a request the use case would refuse as malformed."""
     body: dict[str, Any] = {"expression": expression}
-    properties = _sample_properties(sample)
     if properties:
         body["testInputObject"] = {"definition": None, "properties": properties}
     try:
@@ -161,6 +190,52 @@ def _test(console: Console, schema: dict[str, Any], expression: str, sample: str
     except ValidationError as exc:
         raise ValueError(str(exc.errors()[0]["msg"])) from None
     return parse_expression(request, schema, console.services.synchronization.clock.now)
+
+
+def _user_source(
+    console: Console, view: JobView, schema: dict[str, Any], typed: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source object a cycle of this job maps for the user picked by UPN or id: the
+    directory's user as the connector reads it (connectors/directory.py `user_source`), with the
+    attributes the engine computes (IsSoftDeleted, appRoleAssignments) by the engine's own
+    `enrich`, from the job's assignments, SyncAll and scoping filter. Also what to say about it."""
+    if not console.may(perm.USER_READ):
+        raise Forbidden("This identity may not read users (User.Read.All), so it cannot test on one.")
+    if not typed:
+        raise ValueError("Pick a user to test on first (type a name or user principal name).")
+    sync = console.services.synchronization
+    user_id = str(console.services.directory.get_user(typed)["id"])
+    directory = DirectorySource(sync.db)
+    found = directory.users([user_id]).get(user_id)
+    if found is None:
+        raise NotFound.resource(typed)
+    secrets = sync.secrets(view.sp)
+    context = SimpleNamespace(
+        schema=compile_schema(schema),
+        sync_all=(secrets.get("SyncAll") or "").strip().lower() == "true",
+        assignments=directory.assignments(view.sp["id"]),
+    )
+    source, details = enrich(cast(CycleContext, context), USER, found)
+    tested_on = {
+        "upn": found.get("userPrincipalName"),
+        "display_name": found.get("displayName"),
+        "details": details,
+        "attributes": sorted((key, _shown(value)) for key, value in source.items()),
+    }
+    return source, tested_on
+
+
+def _shown(value: Any) -> str:
+    """A source value as the Test box lists it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 # Settings

@@ -2,7 +2,8 @@
 // - [data-poll]: re-fetch the element's fragment (every second while a cycle runs, else every 5 s),
 //   and derive the cycle's rate and time left from successive progress observations;
 // - [data-dialog]: open the named <dialog> instead of following the link;
-// - [data-search]: fill the input's <datalist> as the user types (search as you type).
+// - [data-search]: fill the input's <datalist> as the user types (search as you type);
+// - [data-enter]: Enter in the input presses the named button.
 (function () {
   "use strict";
 
@@ -87,9 +88,20 @@
     });
   }
 
+  // Enter in an input[data-enter] presses the named button (not the form's first one).
+  function enterPresses() {
+    document.querySelectorAll("input[data-enter]").forEach(function (input) {
+      input.addEventListener("keydown", function (event) {
+        const button = document.getElementById(input.dataset.enter);
+        if (event.key === "Enter" && button) { event.preventDefault(); button.click(); }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(poll);
     dialogs();
     searches();
+    enterPresses();
   });
 })();
