@@ -21,7 +21,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
+
 from provisiond.api.console.filters import scope_text
+from provisiond.graph.synchronization import FilterGroup
 from provisiond.mapping import expressions
 from provisiond.mapping.errors import ExpressionError
 
@@ -73,8 +76,13 @@ def _groups(text: str) -> tuple[dict[str, Any], ...]:
         groups = json.loads(text)
     except ValueError:
         raise ValueError("The form's scoping filter is not readable.") from None
-    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+    if not isinstance(groups, list):
         raise ValueError("The form's scoping filter is not a list of groups.")
+    for group in groups:
+        try:
+            FilterGroup.model_validate(group)
+        except ValidationError:
+            raise ValueError("The form's scoping filter is not a list of groups.") from None
     return tuple(groups)
 
 
