@@ -33,8 +33,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """A browser per test: Playwright's sync API runs an event loop on this thread while it is
+    started, and an asyncio test that this worker runs next must not find it still running."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
