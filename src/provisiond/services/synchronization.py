@@ -304,11 +304,17 @@ class SynchronizationService(WritingService):
     def job_schema(self, job: Record) -> Record:
         return copy.deepcopy(job["schema"])
 
-    def put_job_schema(self, sp: Record, job_id: str, body: dict[str, Any]) -> None:
-        """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared)."""
+    def put_job_schema(
+        self, sp: Record, job_id: str, body: dict[str, Any], *, expected_version: int | None = None
+    ) -> None:
+        """Replace the schema; the next cycle re-evaluates every object (the watermark is cleared).
+        `expected_version`: the schema version the change was made on (the console's Apply after
+        a preview); a Conflict when another save landed since, checked under the job's lock."""
         schema = validated_schema(body)
         with self._write() as conn:
             job = _job(conn, sp, job_id, for_update=True)
+            if expected_version is not None and job["schema_version"] != expected_version:
+                raise Conflict("The job's schema was saved by someone else since this change was previewed.")
             schema["id"] = job["id"]
             schema["version"] = f"v{job['schema_version'] + 1}"
             repo.update_job(conn, job["id"], self._reevaluate(job, schema))

@@ -28,7 +28,7 @@ from provisiond.api.console.changes import SCOPE, PendingChange, attribute_mappi
 from provisiond.api.console.identity import Console, console_of, posted_form
 from provisiond.api.console.jobs import JobView, load_job, refused, run_preview
 from provisiond.api.console.pages import page, see_other
-from provisiond.services.errors import BadRequest, NotFound, ServiceError
+from provisiond.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from provisiond.services.preview import PreviewSpec
 from provisiond.services.synchronization import validated_schema
 
@@ -112,7 +112,13 @@ def apply(sp_id: str, job_id: str, request: Request, form: FormData = Depends(po
         return review(console, view, change, note=CHANGED_MEANWHILE)
     sync = console.services.synchronization
     try:
-        sync.put_job_schema(view.sp, job_id, change.apply(sync.job_schema(view.job)))
+        sync.put_job_schema(
+            view.sp, job_id, change.apply(sync.job_schema(view.job)), expected_version=change.version
+        )
+    except Conflict:
+        return review(
+            console, load_job(console, sp_id, job_id, perm.SYNC_WRITE), change, note=CHANGED_MEANWHILE
+        )
     except IndexError:
         return refused(console, NotFound(NO_SUCH_MAPPING))
     except ValueError as exc:
