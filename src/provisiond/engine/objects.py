@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisiond.connectors import scim_requests as shapes
+from provisiond.connectors.directory import Assignments
 from provisiond.connectors.scim_client import ScimError
 from provisiond.domain.provisioning_log import PropertyChange, property_changes
 from provisiond.engine.context import CycleContext
@@ -88,18 +89,29 @@ def enrich(
     ctx: CycleContext, object_type: str, source: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Add the computed attributes (IsSoftDeleted, appRoleAssignments) and say why."""
-    mapping = mapping_for(ctx, object_type)
+    return enrich_with(mapping_for(ctx, object_type), ctx.assignments, ctx.sync_all, object_type, source)
+
+
+def enrich_with(
+    mapping: CompiledObjectMapping | None,
+    assignments: Assignments,
+    sync_all: bool,
+    object_type: str,
+    source: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """`enrich` from its parts: the object mapping (its scoping filter), the app's assignments
+    and SyncAll. Also what the console's expression Test computes for a chosen user."""
     object_id = source["objectId"]
     if object_type == USER:
-        assigned = ctx.sync_all or object_id in ctx.assignments.users
+        assigned = sync_all or object_id in assignments.users
         active = not source["isDeleted"] and bool(source.get("accountEnabled"))
     else:
-        assigned = ctx.sync_all or object_id in ctx.assignments.groups
+        assigned = sync_all or object_id in assignments.groups
         active = not source["isDeleted"]
     scoped = mapping is not None and mapping.scope.in_scope(source)
     enriched = dict(source)
     enriched["IsSoftDeleted"] = not (assigned and scoped and active)
-    enriched["appRoleAssignments"] = [{"appRoleId": r} for r in ctx.assignments.roles.get(object_id, [])]
+    enriched["appRoleAssignments"] = [{"appRoleId": r} for r in assignments.roles.get(object_id, [])]
     details = {
         "Assigned": str(assigned),
         "IsActive": str(active),

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
@@ -31,8 +30,7 @@ from provisiond.api.console.jobs import JobView, load_job, refused
 from provisiond.api.console.pages import page, see_other
 from provisiond.api.console.review import NO_SUCH_MAPPING, review
 from provisiond.connectors.directory import DirectorySource
-from provisiond.engine.context import CycleContext
-from provisiond.engine.objects import USER, enrich
+from provisiond.engine.objects import USER, enrich_with
 from provisiond.engine.policy import SETTINGS
 from provisiond.graph.synchronization import JobPatchRequest, ParseExpressionRequest
 from provisiond.mapping.flows import compile_schema
@@ -210,12 +208,13 @@ def _user_source(
     if found is None:
         raise NotFound.resource(typed)
     secrets = sync.secrets(view.sp)
-    context = SimpleNamespace(
-        schema=compile_schema(schema),
-        sync_all=(secrets.get("SyncAll") or "").strip().lower() == "true",
-        assignments=directory.assignments(view.sp["id"]),
+    source, details = enrich_with(
+        compile_schema(schema).users,
+        directory.assignments(view.sp["id"]),
+        (secrets.get("SyncAll") or "").strip().lower() == "true",
+        USER,
+        found,
     )
-    source, details = enrich(cast(CycleContext, context), USER, found)
     tested_on = {
         "upn": found.get("userPrincipalName"),
         "display_name": found.get("displayName"),
