@@ -3,7 +3,8 @@ permission checks as the Graph API, with a little plain JavaScript for the live 
 assets from elsewhere (templates/ and static/ ship in the package).
 
 `install` mounts it on the API's app: the routers, the static files, and the handlers that
-turn a missing session into the sign-in page and a missing CSRF token into a 403.
+turn a missing session into the sign-in page, a missing CSRF token into a 403, and what the API
+would refuse (`Refused`: Forbidden, NotFound) into a page with its status and message.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from provisiond.api.console import jobs, logs, mappings, on_demand, review, scoping, signin
-from provisiond.api.console.identity import CsrfRefused, SignInRequired
+from provisiond.api.console.identity import CsrfRefused, Refused, SignInRequired
 from provisiond.api.console.pages import error_page, see_other
 from provisiond.clock import Clock
 from provisiond.config import Settings
@@ -34,6 +35,7 @@ def install(app: FastAPI, settings: Settings, db: Database, clock: Clock) -> Non
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_first)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(Refused, _refused)
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:
@@ -49,3 +51,8 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
         403,
         "This form was not sent by this console session (its CSRF token is missing or wrong); nothing was changed.",
     )
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return error_page(request, getattr(request.state, "console", None), exc.status, exc.message)

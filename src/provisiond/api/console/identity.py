@@ -41,6 +41,16 @@ class CsrfRefused(Exception):
     """A POST without the session's CSRF token."""
 
 
+class Refused(Exception):
+    """What the API would answer with an error (Forbidden, NotFound...): the console shows it as
+    a page with the same status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def local_administrator() -> dict[str, Any]:
     """The claims of the local administrator, as `provisiond token` mints them: delegated, every
     permission the API knows, and the Application Administrator directory role."""
@@ -108,7 +118,9 @@ async def signed_in(request: Request) -> Console:
     session = await run_in_threadpool(console_service(request).session, request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise SignInRequired
-    return Console(request, session)
+    console = Console(request, session)
+    request.state.console = console  # for the page an error handler renders
+    return console
 
 
 async def posted_form(request: Request) -> FormData:

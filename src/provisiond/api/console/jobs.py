@@ -20,7 +20,14 @@ from starlette.responses import Response
 from provisiond.api import permissions as perm
 from provisiond.api.console import views
 from provisiond.api.console.changes import signed_change
-from provisiond.api.console.identity import Console, console_of, console_service, posted_form, signed_in
+from provisiond.api.console.identity import (
+    Console,
+    Refused,
+    console_of,
+    console_service,
+    posted_form,
+    signed_in,
+)
 from provisiond.api.console.pages import error_page, page, see_other
 from provisiond.api.routes.targets import Target, sp_target
 from provisiond.domain.job_state import JobState
@@ -69,9 +76,13 @@ class JobView:
 def load_job(
     console: Console, sp_id: str, job_id: str, requirement: perm.Requirement = perm.SYNC_READ
 ) -> JobView:
-    """The job, after the API's permission check for `requirement` (Forbidden, NotFound)."""
-    target = sp_target(console.request, console.principal, sp_id, requirement)
-    job = console.services.synchronization.job(target.sp, job_id)
+    """The job, after the API's permission check for `requirement`; Refused (its page) when the
+    API would answer Forbidden or NotFound."""
+    try:
+        target = sp_target(console.request, console.principal, sp_id, requirement)
+        job = console.services.synchronization.job(target.sp, job_id)
+    except ServiceError as exc:
+        raise Refused(exc.status, exc.message) from None
     state = SynchronizationService.state_of(job)
     owner = job.get("lease_owner") or ""
     running = bool(state.status.progress) or (bool(owner) and not owner.startswith("provisionOnDemand"))
@@ -134,10 +145,7 @@ def job_page(sp_id: str, job_id: str, request: Request, console: Console = Depen
 @router.get("/apps/{sp_id}/jobs/{job_id}/live")
 def job_live(sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)) -> Response:
     """The live part of the job page (state, quarantine, progress), which the page polls."""
-    try:
-        view = load_job(console, sp_id, job_id)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id)
     return page(request, "_live.html", console, **_job_context(console, view, chart=False))
 
 
@@ -218,10 +226,7 @@ def restart_form(
     sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
     """The restart dialog as a page of its own (the job page opens it as a dialog)."""
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     return _restart_page(console, view, views.DEFAULT_FLAGS)
 
 
@@ -272,10 +277,7 @@ def _restart_request(form: FormData) -> tuple[frozenset[str], RestartRequest]:
 @router.post("/apps/{sp_id}/jobs/{job_id}/restart")
 def restart(sp_id: str, job_id: str, request: Request, form: FormData = Depends(posted_form)) -> Response:
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     try:
         checked, body = _restart_request(form)
     except ValueError as exc:
@@ -297,10 +299,7 @@ def restart_preview(
     """What a restart with the ticked flags would do (PreviewService: the cycle's own stages on a
     scratch copy, nothing written), shown above the same form; the permission is restart's."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     try:
         checked, body = _restart_request(form)
     except ValueError as exc:
@@ -379,10 +378,7 @@ def put_secrets(sp_id: str, job_id: str, request: Request, form: FormData = Depe
     """BaseAddress is replaced by what the form shows; a token only when one is typed (blank
     keeps the saved one, since the form never shows it)."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     pairs = [{"key": "BaseAddress", "value": str(form.get("BaseAddress") or "").strip()}]
     token = str(form.get("SecretToken") or "")
     if token:
@@ -402,10 +398,7 @@ def test_connection(
 ) -> Response:
     """validateCredentials with the saved secrets, as the portal's Test Connection."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     try:
         body = ValidateCredentialsRequest.model_validate({"useSavedCredentials": True})
         sync = console.services.synchronization

@@ -19,11 +19,11 @@ from starlette.responses import Response
 from provisiond.api import permissions as perm
 from provisiond.api.console import views
 from provisiond.api.console.identity import Console, signed_in
-from provisiond.api.console.jobs import load_job, refused
+from provisiond.api.console.jobs import load_job
 from provisiond.api.console.pages import error_page, page
 from provisiond.api.routes.provisioning_logs import SPEC
 from provisiond.graph.odata import ODataError, parse_filter
-from provisiond.services.errors import NotFound, ServiceError
+from provisiond.services.errors import NotFound
 
 router = APIRouter()
 
@@ -79,10 +79,7 @@ def _source_id(console: Console, identity: str) -> str:
 
 @router.get("/apps/{sp_id}/jobs/{job_id}/logs")
 def logs_page(sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id)
     if not console.may(perm.PROVISIONING_LOG_READ):
         return error_page(
             request,
@@ -129,10 +126,7 @@ def _after(time: str | None, entry_id: str | None) -> tuple[datetime, str] | Non
 def log_entry(
     sp_id: str, job_id: str, entry_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id)
     if not console.may(perm.PROVISIONING_LOG_READ):
         return error_page(
             request,

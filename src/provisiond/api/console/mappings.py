@@ -72,10 +72,7 @@ def mapping_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def mappings_page(
     sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id)
     schema = console.services.synchronization.job_schema(view.job)
     return page(
         request,
@@ -96,10 +93,7 @@ def _positions(source: Any) -> tuple[int, int, int]:
 
 @router.get("/apps/{sp_id}/jobs/{job_id}/mappings/edit")
 def edit_page(sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     schema = console.services.synchronization.job_schema(view.job)
     try:
         positions = _positions(request.query_params)
@@ -129,10 +123,7 @@ def edit_action(sp_id: str, job_id: str, request: Request, form: FormData = Depe
     """Test one attribute mapping's expression (on the sample input, or on a chosen user), or
     Save it (which shows its preview first)."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     schema = console.services.synchronization.job_schema(view.job)
     try:
         positions = _positions(form)
@@ -244,10 +235,7 @@ def _shown(value: Any) -> str:
 def settings_page(
     sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id)
     return _settings(console, view, {})
 
 
@@ -280,10 +268,7 @@ def save_settings(
     """The settings that changed, as one PATCH: a value set, or a blank one removed (the
     engine's default applies again)."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_JOB_PATCH)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_JOB_PATCH)
     current = {s["name"]: str(s["value"]) for s in view.job.get("settings") or []}
     typed = {name: str(form.get(name) or "").strip() for name in SETTINGS}
     changes = [

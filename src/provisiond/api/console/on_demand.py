@@ -18,7 +18,7 @@ from provisiond.api import permissions as perm
 from provisiond.api import resources
 from provisiond.api.console import views
 from provisiond.api.console.identity import Console, console_of, posted_form, signed_in
-from provisiond.api.console.jobs import JobView, load_job, refused
+from provisiond.api.console.jobs import JobView, load_job
 from provisiond.api.console.pages import page
 from provisiond.engine.objects import GROUP, USER
 from provisiond.engine.on_demand import Initiator, Subject
@@ -39,10 +39,7 @@ def _quoted(text: str) -> str:
 def on_demand_page(
     sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)
 ) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     return page(request, "on_demand.html", console, view=view, kind="user", subject="")
 
 
@@ -112,10 +109,7 @@ def run_on_demand(
     sp_id: str, job_id: str, request: Request, form: FormData = Depends(posted_form)
 ) -> Response:
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     kind = str(form.get("kind") or "user")
     typed = str(form.get("subject") or "").strip()
     context: dict[str, Any] = {"view": view, "kind": kind, "subject": typed}

@@ -19,7 +19,7 @@ from provisiond.api.console.changes import SCOPE, PendingChange, object_mapping
 from provisiond.api.console.identity import Console, console_of, posted_form, signed_in
 from provisiond.api.console.jobs import load_job, refused
 from provisiond.api.console.review import NO_SUCH_MAPPING, review
-from provisiond.services.errors import NotFound, ServiceError
+from provisiond.services.errors import NotFound
 
 router = APIRouter()
 
@@ -33,10 +33,7 @@ def _positions(source: FormData | dict[str, str]) -> tuple[int, int]:
 
 @router.get("/apps/{sp_id}/jobs/{job_id}/mappings/scope")
 def scope_page(sp_id: str, job_id: str, request: Request, console: Console = Depends(signed_in)) -> Response:
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     schema = console.services.synchronization.job_schema(view.job)
     try:
         rule, obj = _positions(dict(request.query_params))
@@ -53,10 +50,7 @@ def scope_action(
 ) -> Response:
     """Add or remove a group or a clause, or Save (which shows the preview first)."""
     console = console_of(request)
-    try:
-        view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
-    except ServiceError as exc:
-        return refused(console, exc)
+    view = load_job(console, sp_id, job_id, perm.SYNC_WRITE)
     schema = console.services.synchronization.job_schema(view.job)
     try:
         rule, obj = _positions(form)
