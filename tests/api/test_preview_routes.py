@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.helpers import assert_graph_error, make_app, make_job, store_snapshot
+from tests.api.helpers import assert_graph_error, make_app, make_job, make_user, store_snapshot
 from tests.api.test_bulk_upload import make_inbound_job
 from tests.conftest import LiveServer, ScimTarget
 
@@ -62,17 +62,7 @@ def test_preview_is_served_under_both_parents_and_versions(
 
 def test_the_actions_page_with_top_and_skiptoken(live_server: LiveServer, job: Job) -> None:
     for i in range(3):
-        response = job.client.post(
-            "/users",
-            json={
-                "accountEnabled": True,
-                "displayName": f"U{i}",
-                "mailNickname": f"u{i}",
-                "userPrincipalName": f"u{i}@contoso.example",
-                "passwordProfile": {"password": "Pa55word!"},
-            },
-        )
-        assert response.status_code == 201
+        make_user(job.client, f"u{i}")
     secrets = {"value": [{"key": "SyncAll", "value": "true"}]}
     assert job.client.put(f"{job.sync}/secrets", json=secrets).status_code == 204
     preview = job.client.post(f"{job.url}/preview").json()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from tests.api.helpers import make_user
 from tests.conftest import ScimTarget
 from tests.engine.helpers import ManualEngine, Provisioned, provision, wait_for
 
@@ -123,17 +124,7 @@ def test_preview_of_the_initial_cycle_is_what_the_cycle_does_and_writes_nothing(
     manual_engine: ManualEngine, scim_target: ScimTarget
 ) -> None:
     setup = provision(manual_engine.server, scim_target, users=3, start=False)
-    outsider = setup.client.post(
-        "/users",
-        json={
-            "accountEnabled": True,
-            "displayName": "Not Assigned",
-            "mailNickname": "outsider",
-            "userPrincipalName": "outsider@contoso.example",
-            "passwordProfile": {"password": "Secret-12345"},
-        },
-    )
-    assert outsider.status_code == 201, outsider.text
+    make_user(setup.client, "outsider")  # not assigned
     result = preview(setup)
     assert result["fullPass"] is True
     assert counts(result) == {("User", "create"): 3, ("User", "outOfScope"): 1, ("Group", "create"): 1}
@@ -187,16 +178,7 @@ def test_preview_of_a_restart_is_what_the_restart_does(
     users = list(setup.users.values())
     assert setup.client.patch(f"/users/{users[0]['id']}", json={"surname": "Changed"}).status_code == 204
     assert setup.client.patch(f"/users/{users[1]['id']}", json={"accountEnabled": False}).status_code == 204
-    new = setup.client.post(
-        "/users",
-        json={
-            "accountEnabled": True,
-            "displayName": "New Member",
-            "mailNickname": "new",
-            "userPrincipalName": "new@contoso.example",
-            "passwordProfile": {"password": "Secret-12345"},
-        },
-    ).json()
+    new = make_user(setup.client, "new")
     group = setup.groups["Engineering"]["id"]
     bind = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{new['id']}"}
     assert setup.client.post(f"/groups/{group}/members/$ref", json=bind).status_code == 204
