@@ -35,6 +35,7 @@ from provisiond.engine.policy import (
     quarantine_next_attempt,
 )
 from provisiond.store import engine_state as state
+from provisiond.store import executions
 from provisiond.store.db import Database
 from provisiond.store.engine_state import GenerationChanged
 from provisiond.store.job_state import job_state, state_values
@@ -70,6 +71,9 @@ class StatusWriter:
                 values = state_values(before, after)
                 if values:
                     state.update_job(conn, self.job_id, values)
+                ended = after.status.last_execution
+                if ended is not None and ended != before.status.last_execution:
+                    executions.record(conn, self.job_id, ended)  # the cycle's line in the history
                 return after
         except GenerationChanged:
             return None

@@ -22,6 +22,7 @@ from typing import Any
 
 from provisiond.clock import Clock
 from provisiond.store import console as repo
+from provisiond.store import executions
 from provisiond.store.db import Database
 
 Record = dict[str, Any]
@@ -51,15 +52,16 @@ class Session:
 
 @dataclass(frozen=True)
 class CycleSummary:
-    """One recent cycle as its provisioning logs tell it."""
+    """One finished cycle, as the job's history recorded it (store/executions.py)."""
 
-    cycle_id: str
     began: datetime
     ended: datetime
-    entries: int
-    exports: int
-    failures: int
+    result: str
+    imported: int
+    exported: int
+    escrowed: int
     held: int
+    error_code: str | None
 
     @property
     def seconds(self) -> float:
@@ -151,21 +153,20 @@ class ConsoleService:
 
     # Reads for the job page
 
-    def recent_cycles(
-        self, job_id: str, limit: int = 20, window: timedelta = timedelta(days=7)
-    ) -> list[CycleSummary]:
-        """The job's last cycles that logged anything, oldest first (for a chart)."""
+    def recent_cycles(self, job_id: str, limit: int = 30) -> list[CycleSummary]:
+        """The job's last finished cycles, oldest first (for a chart)."""
         with self.db.read() as conn:
-            rows = repo.recent_cycles(conn, job_id, self.clock.now() - window, limit)
+            rows = executions.recent(conn, job_id, limit)
         return [
             CycleSummary(
-                cycle_id=r["cycle_id"],
                 began=r["began"],
                 ended=r["ended"],
-                entries=int(r["entries"] or 0),
-                exports=int(r["exports"] or 0),
-                failures=int(r["failures"] or 0),
-                held=int(r["held"] or 0),
+                result=r["result"],
+                imported=r["imported"],
+                exported=r["exported"],
+                escrowed=r["escrowed"],
+                held=r["held"],
+                error_code=r["error_code"],
             )
             for r in reversed(rows)
         ]

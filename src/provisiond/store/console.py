@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from provisiond.store.tables import console_grants, console_sessions, provisioning_logs, staged_deletes
+from provisiond.store.tables import console_grants, console_sessions, staged_deletes
 
 Record = dict[str, Any]
 
@@ -101,29 +101,6 @@ def purge_expired(conn: Connection, now: datetime) -> None:
 
 
 # Reads for the job page
-
-
-def recent_cycles(conn: Connection, job_id: str, since: datetime, limit: int) -> list[Record]:
-    """The job's newest cycles that logged anything since `since`, newest first: when each
-    began and ended (its first and last entry), its exports, failures, held deletes and skips."""
-    t = provisioning_logs
-    exported = (t.c.status == "success") & t.c.action.in_(("create", "update", "delete", "disable"))
-    query = (
-        select(
-            t.c.cycle_id,
-            func.min(t.c.activity_date_time).label("began"),
-            func.max(t.c.activity_date_time).label("ended"),
-            func.count().label("entries"),
-            func.sum(case((exported, 1), else_=0)).label("exports"),
-            func.sum(case((t.c.status == "failure", 1), else_=0)).label("failures"),
-            func.sum(case((t.c.action == "stageddelete", 1), else_=0)).label("held"),
-        )
-        .where(t.c.job_id == job_id, t.c.activity_date_time >= since)
-        .group_by(t.c.cycle_id)
-        .order_by(func.max(t.c.activity_date_time).desc())
-        .limit(limit)
-    )
-    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def held_delete_count(conn: Connection, job_id: str) -> int:

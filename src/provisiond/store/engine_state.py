@@ -24,6 +24,7 @@ from provisiond.store.tables import (
     escrows,
     provisioning_logs,
     staged_deletes,
+    sync_job_executions,
     sync_jobs,
 )
 
@@ -421,5 +422,5 @@ def logs_prune_orphans(conn: Connection, older_than: datetime) -> int:
 
 def delete_job_state(conn: Connection, job_id: str) -> None:
     """Everything the engine keeps for a job (its provisioning logs stay, as audit history)."""
-    for table in (connector_data_store, escrows, staged_deletes, deletion_exports):
+    for table in (connector_data_store, escrows, staged_deletes, deletion_exports, sync_job_executions):
         conn.execute(delete(table).where(table.c.job_id == job_id))

@@ -370,6 +370,24 @@ inbound_records = Table(
     Index("ix_inbound_records_job_external_id", "job_id", "external_id"),
 )
 
+# Each job's finished cycles, newest last, the last `store.executions.KEPT` per job: the job's
+# status holds only the last one, and the console charts the recent ones.
+sync_job_executions = Table(
+    "sync_job_executions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("job_id", String(256), nullable=False),
+    Column("began", TS, nullable=False),
+    Column("ended", TS, nullable=False),
+    Column("result", String(32), nullable=False),
+    Column("imported", Integer, nullable=False),
+    Column("exported", Integer, nullable=False),
+    Column("escrowed", Integer, nullable=False),
+    Column("held", Integer, nullable=False),  # disables and deletes the guard holds at its end
+    Column("error_code", String(128)),
+    Index("ix_sync_job_executions_job_seq", "job_id", "seq"),
+)
+
 # Previews (dry runs) of a job's next cycle (services/preview.py): the run's state and counts,
 # and the planned actions it listed, kept for an hour so the status URL and the pages of
 # actions can be read from any API process. Not engine state: no cycle reads them.

@@ -142,6 +142,11 @@ def test_a_rejected_token_shows_a_quarantine_banner_lifted_from_the_console(
     setup.wait_cycle(previous)
     expect(page.locator("#live-state")).to_have_text("Active", timeout=30_000)
     assert set(setup.target_users()) == set(setup.users)
+    # The chart of recent cycles shows both: the failed one shaded, then the one that exported.
+    page.reload()
+    expect(page.locator("svg.chart rect.hit")).to_have_count(2)
+    expect(page.locator("svg.chart rect.failed-cycle")).to_have_count(1)
+    expect(page.locator("svg.chart rect.exports")).to_have_count(1)
     shot("job-quarantine-lifted")
 
 

@@ -154,40 +154,47 @@ def quarantine_hint(quarantine: Quarantine) -> str:
 
 
 def cycle_chart(cycles: list[CycleSummary], width: int = 640, height: int = 180) -> Markup:
-    """Bars of exports (green) and failures (red) per cycle, and the cycles' durations as a
-    line, oldest on the left; each bar's title says the numbers."""
+    """Per finished cycle, oldest on the left: a bar of its exports (green), the escrows pending
+    at its end (red) and the disables and deletes the guard held (amber); a failed cycle's slot
+    is shaded; the cycles' durations as a line. Each slot's title says the numbers."""
     if not cycles:
-        return Markup('<p class="muted">No cycles logged in the last 7 days.</p>')
+        return Markup('<p class="muted">No cycle has finished yet.</p>')
     pad_left, pad_bottom, pad_top = 36, 22, 10
     plot_w, plot_h = width - pad_left - 10, height - pad_bottom - pad_top
-    top = max(max(c.exports + c.failures + c.held for c in cycles), 1)
+    top = max(max(c.exported + c.escrowed + c.held for c in cycles), 1)
     longest = max(max(c.seconds for c in cycles), 0.001)
     slot = plot_w / len(cycles)
     bar = max(4.0, min(28.0, slot * 0.6))
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'aria-label="Exports, failures and durations of the last {len(cycles)} cycles">',
+        f'aria-label="Exports, escrows, held deletes and durations of the last {len(cycles)} cycles">',
         f'<line x1="{pad_left}" y1="{pad_top + plot_h}" x2="{width - 10}" y2="{pad_top + plot_h}" class="axis"/>',
         f'<text x="{pad_left - 4}" y="{pad_top + 8}" text-anchor="end" class="tick">{top}</text>',
         f'<text x="{pad_left - 4}" y="{pad_top + plot_h}" text-anchor="end" class="tick">0</text>',
     ]
     points = []
     for i, cycle in enumerate(cycles):
-        x = pad_left + slot * i + (slot - bar) / 2
+        left = pad_left + slot * i
+        x = left + (slot - bar) / 2
+        if cycle.result == "Failed":
+            parts.append(
+                f'<rect x="{left:.1f}" y="{pad_top}" width="{slot:.1f}" height="{plot_h}" class="failed-cycle"/>'
+            )
         base = float(pad_top + plot_h)
-        for value, css in ((cycle.exports, "exports"), (cycle.failures, "failures"), (cycle.held, "held")):
+        for value, css in ((cycle.exported, "exports"), (cycle.escrowed, "failures"), (cycle.held, "held")):
             if value:
                 h = plot_h * value / top
                 base -= h
                 parts.append(
                     f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" class="{css}"/>'
                 )
+        outcome = cycle.result + (f" ({cycle.error_code})" if cycle.error_code else "")
         title = escape(
-            f"{when(cycle.began)}: {cycle.exports} exports, {cycle.failures} failures, {cycle.held} held, "
-            f"{cycle.entries} objects in {cycle.seconds:.1f} s"
+            f"{when(cycle.began)}: {outcome}; {cycle.exported} exports, {cycle.escrowed} escrows, "
+            f"{cycle.held} held; {cycle.imported} objects in {cycle.seconds:.1f} s"
         )
         parts.append(
-            f'<rect x="{pad_left + slot * i:.1f}" y="{pad_top}" width="{slot:.1f}" height="{plot_h}" '
+            f'<rect x="{left:.1f}" y="{pad_top}" width="{slot:.1f}" height="{plot_h}" '
             f'class="hit"><title>{title}</title></rect>'
         )
         points.append(f"{x + bar / 2:.1f},{pad_top + plot_h - plot_h * cycle.seconds / longest:.1f}")
