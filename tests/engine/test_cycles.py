@@ -259,7 +259,7 @@ def test_an_assignment_committed_while_a_cycle_reads_the_scope_is_not_skipped_by
     assert setup.target_users()["user0@contoso.example"]["title"] == "Lead"
 
 
-def test_a_running_cycle_shows_progress_from_zero_observed_when_it_began_and_none_once_it_ended(
+def test_a_full_pass_shows_progress_from_zero_of_every_directory_object_and_none_once_it_ended(
     manual_engine: ManualEngine, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
@@ -274,9 +274,16 @@ def test_a_running_cycle_shows_progress_from_zero_observed_when_it_began_and_non
     monkeypatch.setattr(DirectorySource, "user_page", held_user_page)
     clock = manual_engine.clock
     setup = provision(manual_engine.server, scim_target, users=2)
-    running = wait_for(lambda: (r := setup.job_row())["lease_owner"] and r["status"]["progress"] and r, 30)
+
+    def counting() -> dict[str, Any] | None:
+        row = setup.job_row()
+        progress = row["status"]["progress"]
+        return row if row["lease_owner"] and progress and progress[0]["totalUnits"] else None
+
+    running = wait_for(counting, 30)
     [progress] = running["status"]["progress"]
-    assert (progress["completedUnits"], progress["totalUnits"]) == (0, 0)
+    # Two users and their group, none processed yet: the pass waits in its first page.
+    assert (progress["completedUnits"], progress["totalUnits"]) == (0, 3)
     assert progress["progressObservationDateTime"].startswith(clock.now().strftime("%Y-%m-%dT%H:%M:%S"))
     assert running["status"]["lastExecution"] is None
 

@@ -148,6 +148,9 @@ class CycleRunner:
                     conn, ctx.job_id, {"initial_seq": high, "initial_cursor": {"phase": "users"}}
                 )
         cursor = dict(job["initial_cursor"] or {"phase": "users"})
+        # The pass reads every user and group: the progress's total, known from the start.
+        ctx.total_units = self.source.size()
+        status.progress(ctx)
         phases = ["users", "groups", "references", "sweep"]
         for phase in phases[phases.index(cursor.get("phase", "users")) :]:
             after = cursor.get("after") if cursor.get("phase") == phase else None
