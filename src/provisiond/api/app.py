@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from provisiond import runtime
 from provisiond.api import console
+from provisiond.api.alternate_keys import AlternateKeyMiddleware
 from provisiond.api.auth import TokenVerifier
 from provisiond.api.context import Services
 from provisiond.api.errors import install_error_handlers
@@ -91,6 +92,8 @@ def create_app(
             app.include_router(module.router, prefix=prefix)
     console.install(app, settings, db, app.state.services.synchronization.clock)
     install_error_handlers(app)
+    # Inside the protocol middleware: it sees the normalized path, and its errors get request ids.
+    app.add_middleware(AlternateKeyMiddleware, resolve=app.state.services.applications.object_id_by_app_id)
     app.add_middleware(
         GraphProtocolMiddleware,
         max_body_bytes=MAX_BODY_BYTES,

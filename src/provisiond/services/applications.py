@@ -113,6 +113,18 @@ class ApplicationService(WritingService):
         with self.db.read() as conn:
             return _must(repo.service_principal_by_app_id(conn, app_id), app_id)
 
+    def object_id_by_app_id(self, collection: str, app_id: str) -> str | None:
+        """The object id of the live service principal or application (`collection`) with this
+        appId, or None: what `servicePrincipals(appId='...')` addresses."""
+        lookup = (
+            repo.service_principal_by_app_id
+            if collection == "servicePrincipals"
+            else repo.application_by_app_id
+        )
+        with self.db.read() as conn:
+            found = lookup(conn, app_id)
+        return str(found["id"]) if found else None
+
     def application_of(self, sp: Record) -> Record | None:
         with self.db.read() as conn:
             return repo.application_by_app_id(conn, sp["app_id"])
