@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from provisiond.graph.odata import FilterNode
+from provisiond.services.errors import NotFound
 from provisiond.store import provisioning_logs as repo
 from provisiond.store.db import Database
 
@@ -29,3 +30,13 @@ class LogService:
             row["service_principal_display_name"] = names.get(row["service_principal_id"])
         last = (rows[-1]["activity_date_time"], rows[-1]["id"]) if more and rows else None
         return rows, last
+
+    def get(self, log_id: str) -> Record:
+        """One entry by id, or NotFound."""
+        with self.db.read() as conn:
+            row = repo.get(conn, log_id)
+            if row is None:
+                raise NotFound.resource(log_id)
+            names = repo.service_principal_names(conn, [row["service_principal_id"]])
+        row["service_principal_display_name"] = names.get(row["service_principal_id"])
+        return row

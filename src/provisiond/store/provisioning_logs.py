@@ -45,6 +45,11 @@ def page(
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def get(conn: Connection, log_id: str) -> Record | None:
+    row = conn.execute(select(t).where(t.c.id == log_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
 def service_principal_names(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
     ids = list(ids)
     if not ids:

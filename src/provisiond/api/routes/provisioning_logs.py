@@ -1,4 +1,5 @@
-"""`GET /auditLogs/provisioning`: the engine's provisioning logs, newest first."""
+"""`GET /auditLogs/provisioning` (newest first) and `GET /auditLogs/provisioning/{id}`: the
+engine's provisioning logs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from provisiond.api import permissions as perm
 from provisiond.api.auth import Principal, authenticate
-from provisiond.api.common import api_version, collection, list_query_options
+from provisiond.api.common import api_version, collection, list_query_options, selected_entity
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
 from provisiond.api.resources import EXACT, RANGE
@@ -74,3 +75,13 @@ def list_provisioning_logs(request: Request, caller: Principal = Depends(authent
     return collection(
         request, items, context="auditLogs/provisioning", options=options, spec=SPEC, next_key=next_key
     )
+
+
+@router.get("/auditLogs/provisioning/{log_id}")
+def get_provisioning_log(
+    log_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.PROVISIONING_LOG_READ)
+    record = services(request).logs.get(log_id)
+    item = provisioning_summary(record, tenant_id=services(request).tenant_id, version=api_version(request))
+    return selected_entity(request, item, context="auditLogs/provisioning/$entity", spec=SPEC)

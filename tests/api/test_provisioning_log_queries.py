@@ -1,0 +1,235 @@
+"""`GET /auditLogs/provisioning` and `/auditLogs/provisioning/{id}` over log entries written
+straight into the store (as the engine writes them), on SQLite and PostgreSQL, through HTTP
+and through msgraph-sdk: one entry by id, the JSON types of every property, `$orderby` and
+every documented `$filter`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from tests.api.helpers import assert_graph_error
+from tests.conftest import LiveServer
+from tests.e2e.sdk import FLAVOURS
+
+from provisiond.domain.provisioning_log import LogStep, PropertyChange, StepKind
+from provisiond.store.tables import provisioning_logs, service_principals
+
+T0 = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+
+
+def sp_row(display_name: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "app_id": str(uuid.uuid4()),
+        "display_name": display_name,
+        "service_principal_type": "Application",
+        "account_enabled": True,
+        "app_role_assignment_required": False,
+        "tags": [],
+        "created_date_time": T0,
+    }
+
+
+def log_row(n: int, sp_id: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": f"log-{n:03d}",
+        "job_id": job_id,
+        "service_principal_id": sp_id,
+        "cycle_id": "cycle-a",
+        "change_id": f"change-{n:03d}",
+        "activity_date_time": T0 + timedelta(hours=n),
+        "duration_ms": 10 * n,
+        "action": "create",
+        "status": "success",
+        "error_code": None,  # every row has every key: an executemany takes its columns from the first
+        "error_reason": None,
+        "error_category": None,
+        "source_id": str(uuid.UUID(int=n)),
+        "source_type": "User",
+        "source_display_name": f"user{n}@contoso.example",
+        "target_id": f"target-{n}",
+        "target_type": "urn:ietf:params:scim:schemas:core:2.0:User",
+        "target_display_name": f"user{n}@contoso.example",
+        "steps": [
+            LogStep("EntryImport", StepKind.Import, "success", "Retrieved it", {"k": "v"}),
+            LogStep("EntryExportAdd", StepKind.Export, "success", "Created it"),
+        ],
+        "modified_properties": [PropertyChange("userName", None, f"user{n}@contoso.example")],
+    }
+    return row | fields
+
+
+@dataclass
+class Seeded:
+    server: LiveServer
+    sp_sales: dict[str, Any]
+    sp_hr: dict[str, Any]
+    rows: list[dict[str, Any]]
+    job_sales: str
+    job_hr: str
+
+    def client(self, version: str = "v1.0") -> httpx.Client:
+        return self.server.client(self.server.token(scopes=["AuditLog.Read.All"]), version=version)
+
+    def ids(self, filter: str | None = None, version: str = "v1.0", **params: str) -> list[str]:
+        """The ids the query returns in order, following nextLinks."""
+        query = {**params, **({"$filter": filter} if filter is not None else {})}
+        client = self.client(version)
+        response = client.get("/auditLogs/provisioning", params=query)
+        out: list[str] = []
+        while True:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            out += [e["id"] for e in body["value"]]
+            if "@odata.nextLink" not in body:
+                return out
+            response = client.get(body["@odata.nextLink"])
+
+
+@pytest.fixture
+def seeded(live_server: LiveServer) -> Iterator[Seeded]:
+    """Two service principals ("Sales SCIM" and "HR 100% app") and eight entries an hour apart,
+    newest last: log-000 .. log-007."""
+    sales, hr = sp_row("Sales SCIM"), sp_row("HR 100% app")
+    job_sales = f"scim.{uuid.UUID(sales['id']).hex}.{uuid.uuid4()}"
+    job_hr = f"scim.{uuid.UUID(hr['id']).hex}.{uuid.uuid4()}"
+    rows = [
+        log_row(0, sales["id"], job_sales),
+        log_row(1, sales["id"], job_sales, action="update", source_display_name="Sales"),
+        log_row(
+            2,
+            sales["id"],
+            job_sales,
+            action="disable",
+            status="failure",
+            error_code="InternalServerError",
+            error_reason="boom",
+            error_category="NonServiceFailure",
+            target_id=None,
+            target_display_name=None,
+        ),
+        log_row(
+            3,
+            sales["id"],
+            job_sales,
+            cycle_id="cycle-b",
+            action="stageddelete",
+            status="skipped",
+            source_type="Group",
+            source_display_name="Sales_Team",
+        ),
+        log_row(4, hr["id"], job_hr, cycle_id="cycle-c", source_display_name="50% off", status="warning"),
+        log_row(5, hr["id"], job_hr, cycle_id="cycle-c", action="other", source_display_name="O'Brien"),
+        log_row(
+            6,
+            hr["id"],
+            job_hr,
+            cycle_id="cycle-c",
+            action="delete",
+            status="failure",
+            source_display_name="SALESPERSON",
+            error_code="Conflict",
+        ),
+        log_row(
+            7,
+            hr["id"],
+            job_hr,
+            cycle_id="cycle-c",
+            steps=[
+                LogStep(
+                    "EntryImport",
+                    StepKind.Import,
+                    "success",
+                    "On demand",
+                    {"InitiatedBy": "caller-1", "InitiatedByType": "user"},
+                )
+            ],
+        ),
+    ]
+    with live_server.db.transaction() as conn:
+        conn.execute(service_principals.insert(), [sales, hr])
+        conn.execute(provisioning_logs.insert(), rows)
+    yield Seeded(live_server, sales, hr, rows, job_sales, job_hr)
+
+
+def newest_first(*numbers: int) -> list[str]:
+    return [f"log-{n:03d}" for n in sorted(numbers, reverse=True)]
+
+
+# --- one entry --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_one_entry_by_id_is_the_entry_the_list_shows(seeded: Seeded, version: str) -> None:
+    client = seeded.client(version)
+    listed = {e["id"]: e for e in client.get("/auditLogs/provisioning").json()["value"]}
+    for log_id in ("log-002", "log-007"):
+        response = client.get(f"/auditLogs/provisioning/{log_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body.pop("@odata.context").endswith(f"/{version}/$metadata#auditLogs/provisioning/$entity")
+        assert body == listed[log_id]
+    one = client.get("/auditLogs/provisioning/log-002").json()
+    status = one["statusInfo" if version == "beta" else "provisioningStatusInfo"]
+    assert status["status"] == "failure"
+    assert status["errorInformation"]["errorCode"] == "InternalServerError"
+    assert one["servicePrincipal"] == {"id": seeded.sp_sales["id"], "displayName": "Sales SCIM"}
+
+
+def test_one_entry_honours_select_and_refuses_collection_options(seeded: Seeded) -> None:
+    client = seeded.client()
+    response = client.get("/auditLogs/provisioning/log-001", params={"$select": "jobId,provisioningAction"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.context"].endswith("#auditLogs/provisioning(jobId,provisioningAction)/$entity")
+    assert {k: v for k, v in body.items() if not k.startswith("@")} == {
+        "jobId": seeded.job_sales,
+        "provisioningAction": "update",
+    }
+    assert_graph_error(client.get("/auditLogs/provisioning/log-001", params={"$top": "1"}), 400, "BadRequest")
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_an_unknown_id_is_a_404_graph_error(seeded: Seeded, version: str) -> None:
+    client = seeded.client(version)
+    for unknown in ("log-999", "nope'", str(uuid.uuid4())):
+        error = assert_graph_error(
+            client.get(f"/auditLogs/provisioning/{unknown}"), 404, "Request_ResourceNotFound"
+        )
+        assert unknown in error["message"]
+
+
+def test_one_entry_needs_the_log_permission(seeded: Seeded) -> None:
+    server = seeded.server
+    denied = server.client(server.token(roles=["Synchronization.ReadWrite.All", "Directory.Read.All"]))
+    assert_graph_error(denied.get("/auditLogs/provisioning/log-001"), 403, "Authorization_RequestDenied")
+    allowed = server.client(server.token(roles=["ProvisioningLog.Read.All"]))
+    assert allowed.get("/auditLogs/provisioning/log-001").status_code == 200
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+async def test_the_sdk_item_builder_reads_one_entry_and_raises_on_an_unknown_id(
+    seeded: Seeded, version: str
+) -> None:
+    from kiota_abstractions.api_error import APIError
+
+    sdk = FLAVOURS[version]
+    client = sdk.client(seeded.server, version, seeded.server.token(scopes=["AuditLog.Read.All"]))
+    summary = await client.audit_logs.provisioning.by_provisioning_object_summary_id("log-002").get()
+    assert summary.id == "log-002"
+    assert summary.job_id == seeded.job_sales
+    assert summary.provisioning_action.value == "disable"
+    status = summary.provisioning_status_info if version == "v1.0" else summary.status_info
+    assert status.status.value == "failure"
+    assert summary.source_identity.display_name == "user2@contoso.example"
+    assert summary.service_principal.display_name == "Sales SCIM"
+    assert summary.activity_date_time == T0 + timedelta(hours=2)
+    with pytest.raises(APIError) as raised:
+        await client.audit_logs.provisioning.by_provisioning_object_summary_id("log-999").get()
+    assert raised.value.response_status_code == 404
