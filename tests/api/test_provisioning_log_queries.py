@@ -233,3 +233,94 @@ async def test_the_sdk_item_builder_reads_one_entry_and_raises_on_an_unknown_id(
     with pytest.raises(APIError) as raised:
         await client.audit_logs.provisioning.by_provisioning_object_summary_id("log-999").get()
     assert raised.value.response_status_code == 404
+
+
+# --- JSON types -------------------------------------------------------------------------------
+
+# Each property's JSON type as the CSDL types it (provisioningObjectSummary and its complex types):
+# complex types are objects, detailsInfo included; collections are arrays; Int32 is a number.
+OBJECT, ARRAY, STRING, NUMBER = dict, list, str, int
+SUMMARY_TYPES: dict[str, type] = {
+    "id": STRING,
+    "activityDateTime": STRING,
+    "tenantId": STRING,
+    "jobId": STRING,
+    "cycleId": STRING,
+    "changeId": STRING,
+    "durationInMilliseconds": NUMBER,
+    "initiatedBy": OBJECT,
+    "servicePrincipal": OBJECT,
+    "sourceSystem": OBJECT,
+    "targetSystem": OBJECT,
+    "sourceIdentity": OBJECT,
+    "targetIdentity": OBJECT,
+    "provisioningAction": STRING,
+    "provisioningSteps": ARRAY,
+    "modifiedProperties": ARRAY,
+}
+NESTED_TYPES: dict[str, dict[str, type]] = {
+    "initiatedBy": {"id": STRING, "displayName": STRING, "initiatorType": STRING},
+    "servicePrincipal": {"id": STRING, "displayName": STRING},
+    "sourceSystem": {"displayName": STRING, "details": OBJECT},
+    "targetSystem": {"displayName": STRING, "details": OBJECT},
+    "sourceIdentity": {"id": STRING, "displayName": STRING, "identityType": STRING, "details": OBJECT},
+    "targetIdentity": {"id": STRING, "displayName": STRING, "identityType": STRING, "details": OBJECT},
+}
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_every_property_has_the_json_type_of_the_csdl(seeded: Seeded, version: str) -> None:
+    status_name = "statusInfo" if version == "beta" else "provisioningStatusInfo"
+    entries = seeded.client(version).get("/auditLogs/provisioning").json()["value"]
+    assert len(entries) == 8
+    for entry in entries:
+        assert set(entry) == set(SUMMARY_TYPES) | {status_name}
+        for name, kind in SUMMARY_TYPES.items():
+            assert isinstance(entry[name], kind), (name, entry[name])
+        for name, fields in NESTED_TYPES.items():
+            for field, kind in fields.items():
+                value = entry[name][field]
+                # Nullable strings may be null (an initiator's displayName, a target not created yet).
+                assert isinstance(value, kind) or (value is None and kind is STRING), (name, field, value)
+        status = entry[status_name]
+        assert isinstance(status["status"], str)
+        assert status["errorInformation"] is None or isinstance(status["errorInformation"], dict)
+        for step in entry["provisioningSteps"]:
+            assert isinstance(step["details"], dict)
+            assert all(
+                isinstance(step[k], str) for k in ("name", "provisioningStepType", "status", "description")
+            )
+        for change in entry["modifiedProperties"]:
+            assert set(change) == {"displayName", "oldValue", "newValue"}
+
+    by_id = {e["id"]: e for e in entries}
+    sales = seeded.sp_sales
+    assert by_id["log-001"]["sourceSystem"] == {
+        "id": None,
+        "displayName": "Azure Active Directory",
+        "details": {},
+    }
+    assert by_id["log-001"]["targetSystem"] == {
+        "id": None,
+        "displayName": "customappsso",
+        "details": {
+            "ApplicationId": sales["app_id"],
+            "ServicePrincipalId": sales["id"],
+            "ServicePrincipalDisplayName": "Sales SCIM",
+        },
+    }
+    assert by_id["log-001"]["sourceIdentity"]["details"] == {}
+    # provisioningStatusErrorCategory's member, as Graph spells it.
+    assert by_id["log-002"][status_name]["errorInformation"]["errorCategory"] == "nonServiceFailure"
+    assert by_id["log-007"]["initiatedBy"] == {"id": "caller-1", "displayName": None, "initiatorType": "user"}
+
+
+async def test_the_sdk_reads_details_as_objects(seeded: Seeded) -> None:
+    client = FLAVOURS["v1.0"].client(seeded.server, "v1.0", seeded.server.token(scopes=["AuditLog.Read.All"]))
+    summary = await client.audit_logs.provisioning.by_provisioning_object_summary_id("log-002").get()
+    assert summary.target_system.details.additional_data["ServicePrincipalDisplayName"] == "Sales SCIM"
+    assert summary.source_system.details is not None
+    assert summary.source_identity.details is not None
+    error = summary.provisioning_status_info.error_information
+    assert error.error_category.value == "nonServiceFailure"
+    assert error.error_code == "InternalServerError"

@@ -254,7 +254,7 @@ def test_an_escrowed_failure_is_logged_as_a_failure_with_its_error_code(
     error = failure["provisioningStatusInfo"]["errorInformation"]
     assert error["errorCode"] == "InternalServerError"
     assert "retried 0 times" in error["reason"]
-    assert error["errorCategory"] == "NonServiceFailure"
+    assert error["errorCategory"] == "nonServiceFailure"  # the enum member
     assert failure["provisioningSteps"][-1]["provisioningStepType"] == "export"
     assert failure["provisioningSteps"][-1]["status"] == "failure"
     [beta] = entries(logs_client(engine_server, "beta"), f"{job} and statusInfo/status eq 'failure'")

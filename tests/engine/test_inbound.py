@@ -179,7 +179,7 @@ def test_example_1_creates_both_users_through_the_mappings_and_links_the_known_m
         "id": kathy["id"],
         "displayName": "Kathy Jensen",
         "identityType": "User",
-        "details": None,
+        "details": {},
     }
     steps = [(s["provisioningStepType"], s["status"]) for s in kathy_log["provisioningSteps"]]
     assert steps == [

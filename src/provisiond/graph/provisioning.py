@@ -3,7 +3,15 @@
 v1.0 names the status `provisioningStatusInfo`; beta calls it `statusInfo`. Both are filterable
 as `statusInfo/status` here. Actions and statuses use Graph's enum members (provisioningAction:
 other, create, delete, disable, update, stagedDelete; provisioningResult: success, failure,
-skipped, warning).
+skipped, warning; provisioningStatusErrorCategory: failure, nonServiceFailure, success).
+
+JSON types follow the CSDL: the complex properties (`initiatedBy`, `servicePrincipal`,
+`sourceSystem`, `targetSystem`, `sourceIdentity`, `targetIdentity`, the status) are objects, and
+so is every `details` (a `detailsInfo`, an open type: `{}` when there is nothing to say, never an
+array or null); `provisioningSteps` and `modifiedProperties` are arrays; `durationInMilliseconds`
+is a number and every other scalar a string. As in Graph's examples, `targetSystem.details` names
+the service principal the job runs on (ApplicationId, ServicePrincipalId,
+ServicePrincipalDisplayName).
 """
 
 from __future__ import annotations
@@ -28,10 +36,16 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
             "errorCode": record["error_code"],
             "reason": record.get("error_reason"),
             "additionalDetails": None,
-            "errorCategory": record.get("error_category"),
+            "errorCategory": _enum_member(record.get("error_category")),
             "recommendedAction": None,
         }
     sp_id = record["service_principal_id"]
+    sp_name = record.get("service_principal_display_name")
+    sp_details = {
+        "ApplicationId": record.get("service_principal_app_id"),
+        "ServicePrincipalId": sp_id,
+        "ServicePrincipalDisplayName": sp_name,
+    }
     systems = (
         INBOUND_SYSTEMS
         if str(record["job_id"]).lower().startswith("api2aad.")
@@ -46,20 +60,24 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
         "changeId": record["change_id"],
         "durationInMilliseconds": record["duration_ms"],
         "initiatedBy": initiator(record),
-        "servicePrincipal": {"id": sp_id, "displayName": record.get("service_principal_display_name")},
-        "sourceSystem": {"id": None, "displayName": systems[0], "details": []},
-        "targetSystem": {"id": None, "displayName": systems[1], "details": []},
+        "servicePrincipal": {"id": sp_id, "displayName": sp_name},
+        "sourceSystem": {"id": None, "displayName": systems[0], "details": {}},
+        "targetSystem": {
+            "id": None,
+            "displayName": systems[1],
+            "details": {key: value for key, value in sp_details.items() if value is not None},
+        },
         "sourceIdentity": {
             "id": record["source_id"],
             "displayName": record.get("source_display_name"),
             "identityType": record["source_type"],
-            "details": None,
+            "details": {},
         },
         "targetIdentity": {
             "id": record.get("target_id"),
             "displayName": record.get("target_display_name"),
             "identityType": record.get("target_type"),
-            "details": None,
+            "details": {},
         },
         "provisioningAction": ACTIONS.get(record["action"], record["action"]),
         "provisioningSteps": [step_wire(step) for step in record.get("steps") or []],
@@ -67,6 +85,11 @@ def provisioning_summary(record: Mapping[str, Any], *, tenant_id: str, version: 
     }
     summary["statusInfo" if version == "beta" else "provisioningStatusInfo"] = status
     return summary
+
+
+def _enum_member(value: str | None) -> str | None:
+    """Graph's spelling of an enum member the engine stores capitalised (NonServiceFailure)."""
+    return value[:1].lower() + value[1:] if value else value
 
 
 def initiator(record: Mapping[str, Any]) -> dict[str, Any]:

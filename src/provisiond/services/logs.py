@@ -23,11 +23,11 @@ class LogService:
         """Newest first; returns the page and the key to continue after, if there is more."""
         with self.db.read() as conn:
             rows = repo.page(conn, node, after, limit + 1)
-            names = repo.service_principal_names(conn, {r["service_principal_id"] for r in rows})
+            principals = repo.service_principals_of(conn, {r["service_principal_id"] for r in rows})
         more = len(rows) > limit
         rows = rows[:limit]
         for row in rows:
-            row["service_principal_display_name"] = names.get(row["service_principal_id"])
+            _name(row, principals)
         last = (rows[-1]["activity_date_time"], rows[-1]["id"]) if more and rows else None
         return rows, last
 
@@ -37,6 +37,13 @@ class LogService:
             row = repo.get(conn, log_id)
             if row is None:
                 raise NotFound.resource(log_id)
-            names = repo.service_principal_names(conn, [row["service_principal_id"]])
-        row["service_principal_display_name"] = names.get(row["service_principal_id"])
+            principals = repo.service_principals_of(conn, [row["service_principal_id"]])
+        _name(row, principals)
         return row
+
+
+def _name(row: Record, principals: dict[str, tuple[str | None, str]]) -> None:
+    """Add the display name and appId of the entry's service principal (None once it is gone)."""
+    name, app_id = principals.get(row["service_principal_id"], (None, None))
+    row["service_principal_display_name"] = name
+    row["service_principal_app_id"] = app_id

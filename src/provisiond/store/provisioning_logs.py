@@ -50,13 +50,11 @@ def get(conn: Connection, log_id: str) -> Record | None:
     return dict(row) if row is not None else None
 
 
-def service_principal_names(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
+def service_principals_of(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str | None, str]]:
+    """(displayName, appId) of each service principal the entries name, by id."""
     ids = list(ids)
     if not ids:
         return {}
-    rows = conn.execute(
-        select(service_principals.c.id, service_principals.c.display_name).where(
-            service_principals.c.id.in_(ids)
-        )
-    )
-    return {r.id: r.display_name for r in rows}
+    sp = service_principals.c
+    rows = conn.execute(select(sp.id, sp.display_name, sp.app_id).where(sp.id.in_(ids)))
+    return {r.id: (r.display_name, r.app_id) for r in rows}
