@@ -83,6 +83,15 @@ def parse_flags(cls: type[F], value: object) -> F:
     return result
 
 
+def parse_flags_property(cls: type[F], value: object) -> F:
+    """A flags property's value: as `parse_flags`, except that an empty string or list is
+    refused. A client that cannot read flag strings writes "" back after a get-edit-put; taken
+    as 0 it would switch a mapping's flowTypes off without a word. No flags is "None"."""
+    if (isinstance(value, str) and not value.strip()) or (isinstance(value, list | tuple) and not value):
+        raise FlagsParseError(f"an empty value is not a {wire_name(cls)}; write 'None' for no flags")
+    return parse_flags(cls, value)
+
+
 def format_flags(value: enum.IntFlag) -> str:
     """The canonical wire string, as .NET writes it: `15 | 32` -> `"Full, ForceDeletes"`.
 
@@ -112,15 +121,15 @@ def format_flags(value: enum.IntFlag) -> str:
 class FlagsType:
     """Pydantic metadata for a flags field: `Annotated[Scope, FlagsType(Scope)]`.
 
-    Validates every form `parse_flags` takes; JSON output is the canonical string, Python
-    output (`model_dump()`) keeps the IntFlag.
+    Validates every form `parse_flags` takes but the empty one (`parse_flags_property`); JSON
+    output is the canonical string, Python output (`model_dump()`) keeps the IntFlag.
     """
 
     enum_cls: type[enum.IntFlag]
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.no_info_plain_validator_function(
-            partial(parse_flags, self.enum_cls),
+            partial(parse_flags_property, self.enum_cls),
             serialization=core_schema.plain_serializer_function_ser_schema(format_flags, when_used="json"),
         )
 
