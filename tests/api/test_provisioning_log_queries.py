@@ -324,3 +324,78 @@ async def test_the_sdk_reads_details_as_objects(seeded: Seeded) -> None:
     error = summary.provisioning_status_info.error_information
     assert error.error_category.value == "nonServiceFailure"
     assert error.error_code == "InternalServerError"
+
+
+# --- $orderby ---------------------------------------------------------------------------------
+
+ALL = list(range(8))
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_orderby_activity_date_time_asc_and_desc_with_paging(seeded: Seeded, version: str) -> None:
+    oldest_first = list(reversed(newest_first(*ALL)))
+    assert seeded.ids(version=version) == newest_first(*ALL)  # the default
+    assert seeded.ids(version=version, **{"$orderby": "activityDateTime desc"}) == newest_first(*ALL)
+    assert seeded.ids(version=version, **{"$orderby": "activityDateTime"}) == oldest_first
+    assert seeded.ids(version=version, **{"$orderby": "activityDateTime asc"}) == oldest_first
+    assert seeded.ids(version=version, **{"$orderby": "ActivityDateTime  ASC"}) == oldest_first
+    # Paged: the nextLink keeps the order.
+    assert seeded.ids(version=version, **{"$orderby": "activityDateTime asc", "$top": "3"}) == oldest_first
+    assert seeded.ids(version=version, **{"$orderby": "activityDateTime desc", "$top": "3"}) == newest_first(
+        *ALL
+    )
+    hr_jobs = f"jobId eq '{seeded.job_hr}'"
+    assert seeded.ids(hr_jobs, version, **{"$orderby": "activityDateTime asc", "$top": "2"}) == [
+        "log-004",
+        "log-005",
+        "log-006",
+        "log-007",
+    ]
+
+
+def test_orderby_ties_in_time_are_broken_by_id_in_both_directions(seeded: Seeded) -> None:
+    with seeded.server.db.transaction() as conn:
+        conn.execute(provisioning_logs.update().values(activity_date_time=T0))
+    ids = sorted(newest_first(*ALL))
+    for direction in ("asc", "desc"):
+        assert seeded.ids(**{"$orderby": f"activityDateTime {direction}", "$top": "3"}) == ids
+
+
+def test_orderby_other_properties_and_bad_values_are_graph_errors(seeded: Seeded) -> None:
+    client = seeded.client()
+
+    def message(value: str) -> str:
+        response = client.get("/auditLogs/provisioning", params={"$orderby": value})
+        return str(assert_graph_error(response, 400, "BadRequest")["message"])
+
+    assert message("jobId") == (
+        "Sorting on property 'jobId' is not supported; $orderby supports activityDateTime."
+    )
+    assert message("sourceIdentity/displayName desc") == (
+        "Could not find a property named 'sourceIdentity/displayName' on type "
+        "'microsoft.graph.provisioningObjectSummary'."
+    )
+    assert message("nothing asc") == (
+        "Could not find a property named 'nothing' on type 'microsoft.graph.provisioningObjectSummary'."
+    )
+    assert "only one property" in message("activityDateTime desc,id")
+    assert "expected a property name and asc or desc" in message("activityDateTime sideways")
+    response = client.get("/auditLogs/provisioning/log-001", params={"$orderby": "activityDateTime"})
+    assert_graph_error(response, 400, "BadRequest")
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+async def test_the_sdk_sends_orderby_filter_and_top(seeded: Seeded, version: str) -> None:
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+    sdk = FLAVOURS[version]
+    client = sdk.client(seeded.server, version, seeded.server.token(scopes=["AuditLog.Read.All"]))
+    builder = sdk.module("audit_logs.provisioning.provisioning_request_builder").ProvisioningRequestBuilder
+    query = builder.ProvisioningRequestBuilderGetQueryParameters(
+        orderby=["activityDateTime asc"], filter=f"jobId eq '{seeded.job_sales}'", top=3
+    )
+    page = await client.audit_logs.provisioning.get(RequestConfiguration(query_parameters=query))
+    assert [s.id for s in page.value] == ["log-000", "log-001", "log-002"]
+    assert page.odata_next_link
+    rest = await client.audit_logs.provisioning.with_url(page.odata_next_link).get()
+    assert [s.id for s in rest.value] == ["log-003"]

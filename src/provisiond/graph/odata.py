@@ -86,6 +86,8 @@ class ResourceQuerySpec:
     filterable: Mapping[str, FilterableProperty] = field(default_factory=dict)
     max_top: int = 999
     default_select: Sequence[str] | None = None
+    # The properties `$orderby` may name; a resource with none refuses `$orderby` as unsupported.
+    orderable: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.max_top < 1:
@@ -95,6 +97,9 @@ class ResourceQuerySpec:
         missing = [p for p in self.default_select or () if p not in self.properties]
         if missing:
             raise ValueError(f"default_select names unknown properties {missing}")
+        unknown = [p for p in self.orderable if p not in self.properties]
+        if unknown:
+            raise ValueError(f"orderable names unknown properties {unknown}")
 
     @cached_property
     def _properties_ci(self) -> dict[str, str]:
@@ -418,10 +423,9 @@ def parse_filter(text: str, spec: ResourceQuerySpec) -> FilterNode:
 
 # --- system query options --------------------------------------------------------------------
 
-_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count"})
-_UNSUPPORTED_OPTIONS = frozenset(
-    {"orderby", "expand", "search", "skip", "format", "apply", "compute", "levels"}
-)
+_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count", "orderby"})
+_UNSUPPORTED_OPTIONS = frozenset({"expand", "search", "skip", "format", "apply", "compute", "levels"})
+_ORDERBY_ITEM = re.compile(r"\s*([A-Za-z_][\w/]*)(?:\s+(asc|desc))?\s*", re.IGNORECASE | re.ASCII)
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -434,6 +438,15 @@ class QueryOptions:
     select: list[str] | None = None
     filter: FilterNode | None = None
     count: bool = False
+    orderby: OrderBy | None = None
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """`$orderby=prop [asc|desc]`: one canonical property and its direction (asc by default)."""
+
+    prop: str
+    descending: bool = False
 
 
 def parse_query_options(
@@ -447,6 +460,7 @@ def parse_query_options(
         select=_parse_select(raw.get("select", ""), resource),
         filter=parse_filter(raw["filter"], resource) if raw.get("filter", "").strip() else None,
         count=_parse_count(raw["count"]) if "count" in raw else False,
+        orderby=_parse_orderby(raw["orderby"], resource) if "orderby" in raw else None,
     )
 
 
@@ -479,6 +493,25 @@ def _parse_top(text: str, max_top: int) -> int:
     if _DIGITS.fullmatch(text) and 1 <= int(text) <= max_top:
         return int(text)
     raise ODataError(f"Invalid $top value '{text}': must be an integer between 1 and {max_top}.")
+
+
+def _parse_orderby(text: str, spec: ResourceQuerySpec) -> OrderBy | None:
+    """One `prop [asc|desc]` clause on an orderable property; an empty `$orderby` means none."""
+    if not spec.orderable:
+        raise ODataError("Query option '$orderby' is not supported.")
+    if not text.strip():
+        return None
+    items = text.split(",")
+    if len(items) > 1:
+        raise ODataError(f"Invalid $orderby value '{text}': only one property can be sorted on.")
+    match = _ORDERBY_ITEM.fullmatch(items[0])
+    if match is None:
+        raise ODataError(f"Invalid $orderby value '{text}': expected a property name and asc or desc.")
+    prop = spec.resolve_property(match.group(1))
+    if prop not in spec.orderable:
+        supported = ", ".join(spec.orderable)
+        raise ODataError(f"Sorting on property '{prop}' is not supported; $orderby supports {supported}.")
+    return OrderBy(prop, (match.group(2) or "asc").lower() == "desc")
 
 
 def _parse_count(text: str) -> bool:

@@ -18,11 +18,17 @@ class LogService:
         self.db = db
 
     def page(
-        self, node: FilterNode | None, after: tuple[datetime, str] | None, limit: int
+        self,
+        node: FilterNode | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        *,
+        descending: bool = True,
     ) -> tuple[list[Record], tuple[datetime, str] | None]:
-        """Newest first; returns the page and the key to continue after, if there is more."""
+        """Newest first (oldest first when not `descending`); returns the page and the key to
+        continue after, if there is more."""
         with self.db.read() as conn:
-            rows = repo.page(conn, node, after, limit + 1)
+            rows = repo.page(conn, node, after, limit + 1, descending=descending)
             principals = repo.service_principals_of(conn, {r["service_principal_id"] for r in rows})
         more = len(rows) > limit
         rows = rows[:limit]

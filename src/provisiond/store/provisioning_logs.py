@@ -1,4 +1,5 @@
-"""Repository of provisioning log records: newest first, keyset-paged, filtered by OData."""
+"""Repository of provisioning log records: by time (newest first by default), keyset-paged,
+filtered by OData."""
 
 from __future__ import annotations
 
@@ -31,17 +32,24 @@ FILTER_COLUMNS: dict[str, Column[Any]] = {
 
 
 def page(
-    conn: Connection, node: FilterNode | None, after: tuple[datetime, str] | None, limit: int
+    conn: Connection,
+    node: FilterNode | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    *,
+    descending: bool = True,
 ) -> list[Record]:
+    """Entries by activityDateTime (newest first unless `descending` is false), then by id;
+    `after` is the (time, id) of the last entry of the previous page."""
     query = select(t)
     if node is not None:
         query = query.where(compile_filter(node, FILTER_COLUMNS))
+    time_column = t.c.activity_date_time
     if after is not None:
         time, log_id = after
-        query = query.where(
-            or_(t.c.activity_date_time < time, and_(t.c.activity_date_time == time, t.c.id > log_id))
-        )
-    query = query.order_by(t.c.activity_date_time.desc(), t.c.id).limit(limit)
+        beyond = time_column < time if descending else time_column > time
+        query = query.where(or_(beyond, and_(time_column == time, t.c.id > log_id)))
+    query = query.order_by(time_column.desc() if descending else time_column.asc(), t.c.id).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 

@@ -1,4 +1,4 @@
-"""`GET /auditLogs/provisioning` (newest first) and `GET /auditLogs/provisioning/{id}`: the
+"""`GET /auditLogs/provisioning` (newest first, or `$orderby=activityDateTime asc|desc`) and `GET /auditLogs/provisioning/{id}`: the
 engine's provisioning logs."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ SPEC = ResourceQuerySpec(
         "targetIdentity/id": FilterableProperty("string", EXACT),
         "servicePrincipal/id": FilterableProperty("string", EXACT),
     },
+    orderable=["activityDateTime"],
 )
 
 
@@ -68,7 +69,8 @@ def list_provisioning_logs(request: Request, caller: Principal = Depends(authent
             after = (datetime.fromisoformat(str(key[0])), str(key[1]))
         except (ODataError, ValueError, IndexError):
             raise bad_request("Invalid $skiptoken value.") from None
-    rows, last = services(request).logs.page(options.filter, after, options.top or 100)
+    descending = options.orderby is None or options.orderby.descending
+    rows, last = services(request).logs.page(options.filter, after, options.top or 100, descending=descending)
     tenant = services(request).tenant_id
     items = [provisioning_summary(r, tenant_id=tenant, version=api_version(request)) for r in rows]
     next_key = [last[0].isoformat(), last[1]] if last else None
@@ -82,6 +84,8 @@ def get_provisioning_log(
     log_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
     perm.check(caller, perm.PROVISIONING_LOG_READ)
+    if any(key.lower().removeprefix("$") == "orderby" for key in request.query_params):
+        raise bad_request("Query option $orderby applies to collections, not to a single entity.")
     record = services(request).logs.get(log_id)
     item = provisioning_summary(record, tenant_id=services(request).tenant_id, version=api_version(request))
     return selected_entity(request, item, context="auditLogs/provisioning/$entity", spec=SPEC)
