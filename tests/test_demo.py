@@ -243,3 +243,30 @@ def test_demo_provisions_the_sample_serves_the_api_and_stops_on_ctrl_c(tmp_path:
         assert again.interrupt() == 0
     finally:
         again.kill()
+
+
+def test_demo_with_tls_serves_https_with_a_certificate_it_prints_and_clients_trust(tmp_path: Path) -> None:
+    import ssl
+
+    port = free_port()
+    demo = Demo("--port", str(port), "--users", "10", "--data-dir", str(tmp_path / "data"), "--tls")
+    try:
+        demo.wait_ready()
+        certificate = Path(demo.value("TLS certificate"))
+        assert certificate.is_file() and certificate.is_relative_to(tmp_path / "data")
+        job_url = demo.value("job")
+        assert job_url.startswith(f"https://127.0.0.1:{port}/v1.0/servicePrincipals/")
+        assert demo.value("console").startswith(f"https://127.0.0.1:{port}/console/signin?token=")
+        exports = re.search(r"^\s+export TOKEN=(\S+) ", demo.output, re.MULTILINE)
+        assert exports, demo.output
+        trust = f"export CURL_CA_BUNDLE={certificate} SSL_CERT_FILE={certificate} NODE_EXTRA_CA_CERTS={certificate}"
+        assert trust in demo.output
+        trusted = ssl.create_default_context(cafile=str(certificate))
+        job = httpx.get(
+            job_url, headers={"Authorization": f"Bearer {exports.group(1)}"}, verify=trusted, timeout=30
+        )
+        assert job.status_code == 200, job.text
+        assert job.json()["status"]["lastExecution"]["state"] == "Succeeded"
+        assert demo.interrupt() == 0
+    finally:
+        demo.kill()

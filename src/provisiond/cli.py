@@ -59,16 +59,35 @@ def serve(
         typer.Option(envvar="PROVISIOND_WORKERS", help="API processes; more than 1 needs PostgreSQL."),
     ] = 1,
     log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "info",
+    certfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--certfile", envvar="PROVISIOND_TLS_CERTFILE", help="Serve https: the certificate (PEM)."
+        ),
+    ] = None,
+    keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--keyfile", envvar="PROVISIOND_TLS_KEYFILE", help="Serve https: its private key (PEM)."
+        ),
+    ] = None,
 ) -> None:
     """Apply migrations and serve the Graph API, and run the jobs unless --no-scheduler.
 
-    `--workers N` runs N API processes on one port (PostgreSQL only).
+    `--workers N` runs N API processes on one port (PostgreSQL only). `--certfile` and
+    `--keyfile` serve https instead of http (the Graph SDKs send tokens only over https).
     """
     from provisiond.clock import SystemClock
+    from provisiond.tls import TlsConfigError, checked
 
     _line_buffered()
     if workers < 1:
         _fail(f"--workers {workers}: at least 1")
+    try:
+        tls = checked(certfile, keyfile)
+    except TlsConfigError as exc:
+        _fail(str(exc))
+    certs = (str(tls.certfile), str(tls.keyfile)) if tls else (None, None)
     settings = _settings(
         data_dir=data_dir, database_url=database_url, scheduler=False if no_scheduler else None
     )
@@ -80,7 +99,8 @@ def serve(
             f"--workers {workers} needs PostgreSQL (--database-url postgresql+psycopg://...): "
             "on SQLite one process serves best"
         )
-    base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    scheme = "https" if tls else "http"
+    base = f"{scheme}://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     typer.echo(f"provisiond is serving the Graph API at {base}/v1.0 and {base}/beta")
     typer.echo(f"  database: {_redacted(settings.resolved_database_url)}")
     data_flag = f" --data-dir {settings.data_dir}" if data_dir else ""
@@ -90,7 +110,7 @@ def serve(
     )
     if workers > 1:
         db.dispose()
-        _serve_processes(settings, host, port, workers, log_level)
+        _serve_processes(settings, host, port, workers, log_level, certs)
         return
     from provisiond.api.app import create_app
     from provisiond.runtime import build_runtime
@@ -103,12 +123,27 @@ def serve(
         else "  scheduler:    off (--no-scheduler): this process runs no cycles"
     )
     application = create_app(settings, db, runtime.clock, scheduler=engine, domain=runtime.services)
-    config = uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on")
+    config = uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        ssl_certfile=certs[0],
+        ssl_keyfile=certs[1],
+    )
     GracefulServer(config).run()
     db.dispose()
 
 
-def _serve_processes(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+def _serve_processes(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    certs: tuple[str | None, str | None],
+) -> None:
     """uvicorn's supervisor with `workers` processes, each built by `provisiond.asgi:create`
     from the environment set here, each with its own scheduler unless it is turned off.
 
@@ -139,6 +174,8 @@ def _serve_processes(settings: Settings, host: str, port: int, workers: int, log
         workers=workers,
         log_level=log_level,
         lifespan="on",
+        ssl_certfile=certs[0],
+        ssl_keyfile=certs[1],
     )
 
 
@@ -275,6 +312,9 @@ def demo(
         str, typer.Option(envvar="PROVISIOND_HOST", help="Interface to bind; loopback unless told.")
     ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(envvar="PROVISIOND_LOG_LEVEL")] = "warning",
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve https with a self-signed certificate (its path is printed).")
+    ] = False,
 ) -> None:
     """Try it: a sample directory provisioned into a local SCIM app, then serve the API.
 
@@ -285,7 +325,13 @@ def demo(
     from provisiond.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        host=host, port=port, scim_port=scim_port, data_dir=data_dir, users=users, log_level=log_level
+        host=host,
+        port=port,
+        scim_port=scim_port,
+        data_dir=data_dir,
+        users=users,
+        log_level=log_level,
+        tls=tls,
     )
     raise typer.Exit(run_demo(options))
 

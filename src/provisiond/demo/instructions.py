@@ -20,6 +20,8 @@ def instructions(
     data_dir: Path,
     data_flag: str,
     console_link: str | None = None,
+    *,
+    ca: Path | None = None,
 ) -> list[str]:
     """The lines to print: the console link, then shell variables set once (`export TOKEN=...
     SP=... JOB=...`) and commands that use them, so the long token appears once."""
@@ -52,6 +54,14 @@ def instructions(
         f"Set these once in your shell (an Application Administrator token, valid {TOKEN_LIFETIME // 3600} h; "
         f"another one: provisiond token{data_flag}):",
         f"  export TOKEN={token} SP={state.sp_id} JOB={state.job_id} SCIM_TOKEN={scim_token}",
+        *(
+            [
+                "and trust the demo's self-signed certificate (curl, Python's httpx and msgraph-sdk, Node):",
+                f"  export CURL_CA_BUNDLE={ca} SSL_CERT_FILE={ca} NODE_EXTRA_CA_CERTS={ca}",
+            ]
+            if ca
+            else []
+        ),
         "",
         "Look at the job (status, lastExecution, counts):",
         f'  curl -s {auth} "{job_ref}"',

@@ -19,6 +19,7 @@ from provisiond.config import Settings
 from provisiond.demo.instructions import TOKEN_LIFETIME, instructions
 from provisiond.demo.progress import target_counts, watch_initial_cycle
 from provisiond.demo.setup import DemoError, Interrupted, Stop, set_up
+from provisiond.tls import self_signed
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class DemoOptions:
     data_dir: Path | None = None
     users: int = 300
     log_level: str = "warning"
+    tls: bool = False  # serve https with a self-signed certificate kept in the data dir
 
 
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
@@ -108,9 +110,16 @@ def _run(
     runtime = build_runtime(settings, db, SystemClock())
     services = runtime.services
     application = create_app(settings, db, runtime.clock, scheduler=runtime.scheduler, domain=services)
+    tls = self_signed(data_dir / "tls") if options.tls else None
     server = uvicorn.Server(
         uvicorn.Config(
-            application, host=options.host, port=options.port, log_level=options.log_level, lifespan="on"
+            application,
+            host=options.host,
+            port=options.port,
+            log_level=options.log_level,
+            lifespan="on",
+            ssl_certfile=str(tls.certfile) if tls else None,
+            ssl_keyfile=str(tls.keyfile) if tls else None,
         )
     )
     thread = threading.Thread(target=server.run, name="provisiond-api", daemon=True)
@@ -128,10 +137,12 @@ def _run(
         stop.check()
         time.sleep(0.02)
     shown_host = options.host if options.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    base = f"http://{shown_host}:{options.port}"
+    base = f"{'https' if tls else 'http'}://{shown_host}:{options.port}"
     console = ConsoleService(db, runtime.clock)
     say(f"  console:    {_console_link(console, base)}  (one-time sign-in link)")
     say(f"  Graph API:  {base}/v1.0  (and {base}/beta)")
+    if tls:
+        say(f"  TLS certificate: {tls.certfile}  (self-signed; clients trust it through the variables below)")
     say("")
 
     state = set_up(services, options.users, scim.url, scim_token, stop, say)
@@ -155,7 +166,8 @@ def _run(
     )
     data_flag = f" --data-dir {shlex.quote(str(data_dir))}"
     link = _console_link(console, base)
-    for line in instructions(base, scim.url, scim_token, token, state, data_dir, data_flag, link):
+    ca = tls.certfile if tls else None
+    for line in instructions(base, scim.url, scim_token, token, state, data_dir, data_flag, link, ca=ca):
         say(line)
     while not stop.event.wait(1.0):
         pass
