@@ -399,3 +399,154 @@ async def test_the_sdk_sends_orderby_filter_and_top(seeded: Seeded, version: str
     assert page.odata_next_link
     rest = await client.audit_logs.provisioning.with_url(page.odata_next_link).get()
     assert [s.id for s in rest.value] == ["log-003"]
+
+
+# --- $filter ----------------------------------------------------------------------------------
+
+
+def test_filters_on_identities_by_display_name_id_and_type(seeded: Seeded) -> None:
+    ids = seeded.ids
+    assert ids("sourceIdentity/displayName eq 'Sales'") == ["log-001"]
+    assert ids("sourceIdentity/displayName eq 'sales'") == ["log-001"]  # case-insensitive, as elsewhere
+    assert ids("startswith(sourceIdentity/displayName,'sales')") == newest_first(1, 3, 6)
+    assert ids("contains(sourceIdentity/displayName,'LES')") == newest_first(1, 3, 6)
+    assert ids("sourceIdentity/displayName ne 'Sales'") == newest_first(0, 2, 3, 4, 5, 6, 7)
+    assert ids("sourceIdentity/displayName eq 'O''Brien'") == ["log-005"]
+    assert ids("sourceIdentity/displayName in ('Sales', 'SALESPERSON')") == newest_first(1, 6)
+    assert ids("sourceIdentity/displayName gt 'user1' and sourceIdentity/displayName lt 'user7'") == [
+        "log-002"
+    ]
+    assert ids("sourceIdentity/identityType eq 'Group'") == ["log-003"]
+    assert ids(f"sourceIdentity/id eq '{uuid.UUID(int=4)}'") == ["log-004"]
+    assert ids("targetIdentity/displayName eq 'user0@contoso.example'") == ["log-000"]
+    assert ids("contains(targetIdentity/displayName,'contoso')") == newest_first(0, 1, 3, 4, 5, 6, 7)
+    assert ids("targetIdentity/id eq null") == ["log-002"]
+    assert ids("targetIdentity/id ne null and targetIdentity/id eq 'target-7'") == ["log-007"]
+    assert ids("startswith(targetIdentity/identityType,'urn:ietf')") == newest_first(*ALL)
+
+
+def test_contains_and_startswith_match_like_wildcards_literally(seeded: Seeded) -> None:
+    ids = seeded.ids
+    assert ids("contains(sourceIdentity/displayName,'%')") == ["log-004"]
+    assert ids("contains(sourceIdentity/displayName,'0%')") == ["log-004"]
+    assert ids("contains(sourceIdentity/displayName,'_')") == ["log-003"]
+    assert ids("startswith(sourceIdentity/displayName,'Sales_')") == ["log-003"]
+    assert ids("contains(sourceIdentity/displayName,'\\')") == []
+    assert ids("contains(servicePrincipal/displayName,'100%')") == newest_first(4, 5, 6, 7)
+    assert ids("contains(jobId,'%')") == []
+
+
+def test_filters_on_job_cycle_change_action_status_and_service_principal(seeded: Seeded) -> None:
+    ids = seeded.ids
+    sales, hr = seeded.sp_sales, seeded.sp_hr
+    assert ids(f"jobId eq '{seeded.job_sales}'") == newest_first(0, 1, 2, 3)
+    assert ids("contains(jobId,'scim')") == newest_first(*ALL)
+    assert ids(f"contains(jobId,'{uuid.UUID(hr['id']).hex}')") == newest_first(4, 5, 6, 7)
+    assert ids("startswith(jobId,'SCIM.')") == newest_first(*ALL)
+    assert ids("cycleId eq 'cycle-b' or cycleId eq 'cycle-c'") == newest_first(3, 4, 5, 6, 7)
+    assert ids("contains(cycleId,'-c')") == newest_first(4, 5, 6, 7)
+    assert ids("changeId ge 'change-006'") == newest_first(6, 7)
+    assert ids("provisioningAction eq 'stagedDelete'") == ["log-003"]
+    assert ids("provisioningAction eq 'stageddelete'") == ["log-003"]
+    assert ids("provisioningAction ne 'create'") == newest_first(1, 2, 3, 5, 6)
+    assert ids("contains(provisioningAction,'delete')") == newest_first(3, 6)
+    assert ids("statusInfo/status eq 'failure'") == newest_first(2, 6)
+    assert ids("provisioningStatusInfo/status eq 'failure'") == newest_first(2, 6)
+    assert ids("statusInfo/status eq 'failure'", "beta") == newest_first(2, 6)
+    assert ids("contains(statusInfo/status,'ar')") == ["log-004"]  # warning
+    assert ids(f"servicePrincipal/id eq '{sales['id']}'") == newest_first(0, 1, 2, 3)
+    assert ids("servicePrincipal/displayName eq 'Sales SCIM'") == newest_first(0, 1, 2, 3)
+    assert ids("servicePrincipal/displayName ne 'Sales SCIM'") == newest_first(4, 5, 6, 7)
+    assert ids("startswith(servicePrincipal/displayName,'hr ')") == newest_first(4, 5, 6, 7)
+    assert ids("servicePrincipal/displayName eq 'HR 100% app' and statusInfo/status eq 'failure'") == [
+        "log-006"
+    ]
+    assert ids("not (servicePrincipal/displayName eq 'Sales SCIM') and provisioningAction eq 'create'") == [
+        "log-007",
+        "log-004",
+    ]
+
+
+def test_activity_date_time_ranges_with_full_and_date_only_literals(seeded: Seeded) -> None:
+    ids = seeded.ids
+    # log-n is at 2026-11-28T22:00Z + n hours: log-002 is the first of 2026-11-29.
+    assert ids("activityDateTime ge 2026-11-29") == newest_first(2, 3, 4, 5, 6, 7)
+    assert ids("activityDateTime ge 2026-11-29T00:00:00Z") == ids("activityDateTime ge 2026-11-29")
+    assert ids("activityDateTime lt 2026-11-29") == newest_first(0, 1)
+    assert ids("activityDateTime eq 2026-11-29") == ["log-002"]
+    assert ids("activityDateTime gt 2026-11-29 and activityDateTime le 2026-11-29T03:00:00Z") == newest_first(
+        3, 4, 5
+    )
+    assert ids("activityDateTime ge 2026-11-29T01:00:00+01:00") == newest_first(2, 3, 4, 5, 6, 7)
+    filter = "activityDateTime ge 2026-11-29 and statusInfo/status eq 'failure'"
+    assert ids(filter, **{"$orderby": "activityDateTime asc"}) == ["log-002", "log-006"]
+
+
+@pytest.mark.parametrize(
+    ("filter", "message"),
+    [
+        (
+            "nothing eq 'x'",
+            "Could not find a property named 'nothing' on type 'microsoft.graph.provisioningObjectSummary'.",
+        ),
+        (
+            "sourceIdentity/nothing eq 'x'",
+            "Could not find a property named 'sourceIdentity/nothing' on type "
+            "'microsoft.graph.provisioningObjectSummary'.",
+        ),
+        ("durationInMilliseconds gt 5", "Filtering on property 'durationInMilliseconds' is not supported."),
+        ("modifiedProperties eq 'x'", "Filtering on property 'modifiedProperties' is not supported."),
+        (
+            "activityDateTime ge 'yesterday'",
+            "Incompatible types in $filter: property 'activityDateTime' is Edm.DateTimeOffset but the value "
+            "'yesterday' is Edm.String.",
+        ),
+        (
+            "jobId eq 5",
+            "Incompatible types in $filter: property 'jobId' is Edm.String but the value 5 is Edm.Int64.",
+        ),
+        (
+            "jobId eq 2026-11-29",
+            "Incompatible types in $filter: property 'jobId' is Edm.String but the value 2026-11-29 is "
+            "Edm.DateTimeOffset.",
+        ),
+        (
+            "activityDateTime ge 2026-13-45",
+            "Invalid date literal 2026-13-45 (expected yyyy-mm-dd or yyyy-mm-ddThh:mm:ssZ) at position 20 in "
+            "'activityDateTime ge 2026-13-45'.",
+        ),
+        ("endswith(jobId,'x')", "Function 'endswith' is not supported in $filter."),
+        (
+            "contains(activityDateTime,'2026')",
+            "Unsupported filter operator 'contains' on property 'activityDateTime'.",
+        ),
+        ("contains(jobId, 5)", "The second argument of contains on 'jobId' must be a string, not 5."),
+        ("jobId eq 'x' and", "Expression expected at position 16 in 'jobId eq 'x' and'."),
+    ],
+)
+def test_bad_filters_are_400_graph_errors_naming_the_problem(
+    seeded: Seeded, filter: str, message: str
+) -> None:
+    response = seeded.client().get("/auditLogs/provisioning", params={"$filter": filter})
+    assert assert_graph_error(response, 400, "BadRequest")["message"] == message
+
+
+async def test_the_sdk_sends_the_documented_filters(seeded: Seeded) -> None:
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+    sdk = FLAVOURS["v1.0"]
+    client = sdk.client(seeded.server, "v1.0", seeded.server.token(scopes=["AuditLog.Read.All"]))
+    builder = sdk.module("audit_logs.provisioning.provisioning_request_builder").ProvisioningRequestBuilder
+
+    async def ids(filter: str) -> list[str]:
+        query = builder.ProvisioningRequestBuilderGetQueryParameters(
+            filter=filter, orderby=["activityDateTime desc"]
+        )
+        page = await client.audit_logs.provisioning.get(RequestConfiguration(query_parameters=query))
+        return [s.id for s in page.value]
+
+    assert await ids("sourceIdentity/displayName eq 'Sales'") == ["log-001"]
+    assert await ids("contains(jobId,'scim') and provisioningAction eq 'disable'") == ["log-002"]
+    assert await ids("activityDateTime ge 2026-11-29 and statusInfo/status eq 'failure'") == newest_first(
+        2, 6
+    )

@@ -36,7 +36,7 @@ class ODataError(ValueError):
 
 ValueType = Literal["string", "bool", "guid", "datetime", "int"]
 CompareOp = Literal["eq", "ne", "gt", "ge", "lt", "le"]
-FilterOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "startswith"]
+FilterOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "startswith", "contains"]
 Value = str | bool | int | datetime | UUID | None
 
 _COMPARE_OPS: frozenset[str] = frozenset(get_args(CompareOp))
@@ -66,8 +66,8 @@ class FilterableProperty:
         unknown = set(self.operators) - _FILTER_OPS
         if unknown:
             raise ValueError(f"unknown filter operators {sorted(unknown)}")
-        if "startswith" in self.operators and self.value_type != "string":
-            raise ValueError("startswith applies to string properties only")
+        if self.operators & {"startswith", "contains"} and self.value_type != "string":
+            raise ValueError("startswith and contains apply to string properties only")
         if self.value_type in ("bool", "guid") and self.operators & _ORDERING_OPS:
             raise ValueError(f"{self.value_type} properties have no ordering")
 
@@ -154,6 +154,12 @@ class StartsWith:
 
 
 @dataclass(frozen=True)
+class Contains:
+    prop: str
+    substring: str
+
+
+@dataclass(frozen=True)
 class And:
     left: FilterNode
     right: FilterNode
@@ -170,7 +176,7 @@ class Not:
     operand: FilterNode
 
 
-FilterNode = Comparison | In | StartsWith | And | Or | Not
+FilterNode = Comparison | In | StartsWith | Contains | And | Or | Not
 
 
 # --- $filter lexer ---------------------------------------------------------------------------
@@ -181,6 +187,7 @@ _TOKEN_RE = re.compile(
     | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<colon>:)
     | (?P<string>'(?:[^']|'')*')
     | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+    | (?P<date>\d{4}-\d{2}-\d{2}(?![\w:.+-]))
     | (?P<int>-?\d+)
     | (?P<ident>[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*)
     """,
@@ -321,19 +328,20 @@ class _FilterParser:
         last_segment = name.text.rsplit("/", 1)[-1].lower()
         if last_segment in ("any", "all"):
             raise ODataError(f"Lambda operator '{last_segment}' is not supported.")
-        if name.text.lower() != "startswith":
+        function = name.text.lower()
+        if function not in ("startswith", "contains"):
             raise ODataError(f"Function '{name.text}' is not supported in $filter.")
         self._advance()
-        prop = self._property("startswith")
+        prop = self._property(function)
         self._expect("comma", "')' or ',' expected")
         literal = self._literal()
         self._expect("rparen", "')' or ',' expected")
         if literal.kind != "string":
             raise ODataError(
-                f"The second argument of startswith on '{prop}' must be a string, not {literal.text}."
+                f"The second argument of {function} on '{prop}' must be a string, not {literal.text}."
             )
         assert isinstance(literal.value, str)
-        return StartsWith(prop, literal.value)
+        return StartsWith(prop, literal.value) if function == "startswith" else Contains(prop, literal.value)
 
     def _comparison(self, prop_token: _Token) -> FilterNode:
         prop, rules = self._spec.resolve_filterable(prop_token.text)
@@ -369,6 +377,8 @@ class _FilterParser:
             return _Literal("int", self._int(token), token.text)
         if token.kind == "datetime":
             return _Literal("datetime", self._datetime(token), token.text)
+        if token.kind == "date":
+            return _Literal("datetime", self._date(token), token.text)
         if token.is_word("true", "false"):
             return _Literal("bool", token.text.lower() == "true", token.text)
         if token.is_word("null"):
@@ -380,6 +390,15 @@ class _FilterParser:
         if value not in _INT64:
             raise self._error(f"Integer literal {token.text} out of range", token)
         return value
+
+    def _date(self, token: _Token) -> datetime:
+        """A date-only literal (Edm.Date) compared with a DateTimeOffset: midnight UTC that day."""
+        try:
+            return datetime.fromisoformat(token.text).replace(tzinfo=UTC)
+        except ValueError:
+            raise self._error(
+                f"Invalid date literal {token.text} (expected yyyy-mm-dd or yyyy-mm-ddThh:mm:ssZ)", token
+            ) from None
 
     def _datetime(self, token: _Token) -> datetime:
         try:
@@ -565,6 +584,9 @@ def evaluate(node: FilterNode, obj: Mapping[str, Any]) -> bool:
         case StartsWith(prop, prefix):
             actual = _lookup(obj, prop)
             return actual is not None and str(actual).lower().startswith(prefix.lower())
+        case Contains(prop, substring):
+            actual = _lookup(obj, prop)
+            return actual is not None and substring.lower() in str(actual).lower()
     assert_never(node)
 
 

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, String, and_, func, literal, not_, or_
 
-from provisiond.graph.odata import And, Comparison, FilterNode, In, Not, Or, StartsWith, Value
+from provisiond.graph.odata import And, Comparison, Contains, FilterNode, In, Not, Or, StartsWith, Value
 
 _LIKE_ESCAPE = "\\"
 _OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -43,10 +43,15 @@ def compile_filter(node: FilterNode, columns: Mapping[str, ColumnElement[Any]]) 
             column = columns[prop]
             return and_(column.is_not(None), _operand(column, values[0]).in_([_bind(v) for v in values]))
         case StartsWith(prop, prefix):
-            column = columns[prop]
-            pattern = func.lower(literal(_like_prefix(prefix), String))
-            return and_(column.is_not(None), func.lower(column).like(pattern, escape=_LIKE_ESCAPE))
+            return _like(columns[prop], _like_escaped(prefix) + "%")
+        case Contains(prop, substring):
+            return _like(columns[prop], "%" + _like_escaped(substring) + "%")
     assert_never(node)
+
+
+def _like(column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    folded = func.lower(literal(pattern, String))
+    return and_(column.is_not(None), func.lower(column).like(folded, escape=_LIKE_ESCAPE))
 
 
 def _comparison(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
@@ -72,7 +77,6 @@ def _bind(value: Value) -> Any:
     return value
 
 
-def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching `prefix` literally: its `%`, `_` and escape characters escaped."""
-    escaped = "".join(_LIKE_ESCAPE + char if char in "%_" + _LIKE_ESCAPE else char for char in prefix)
-    return escaped + "%"
+def _like_escaped(text: str) -> str:
+    """`text` as part of a LIKE pattern matching it literally: `%`, `_` and the escape escaped."""
+    return "".join(_LIKE_ESCAPE + char if char in "%_" + _LIKE_ESCAPE else char for char in text)

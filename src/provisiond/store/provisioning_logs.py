@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from provisiond.graph.odata import FilterNode
 from provisiond.store.odata_sql import compile_filter
@@ -16,7 +16,7 @@ from provisiond.store.tables import provisioning_logs, service_principals
 Record = dict[str, Any]
 
 t = provisioning_logs
-FILTER_COLUMNS: dict[str, Column[Any]] = {
+FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {
     "id": t.c.id,
     "jobId": t.c.job_id,
     "cycleId": t.c.cycle_id,
@@ -26,8 +26,17 @@ FILTER_COLUMNS: dict[str, Column[Any]] = {
     "statusInfo/status": t.c.status,
     "provisioningStatusInfo/status": t.c.status,
     "sourceIdentity/id": t.c.source_id,
+    "sourceIdentity/displayName": t.c.source_display_name,
+    "sourceIdentity/identityType": t.c.source_type,
     "targetIdentity/id": t.c.target_id,
+    "targetIdentity/displayName": t.c.target_display_name,
+    "targetIdentity/identityType": t.c.target_type,
     "servicePrincipal/id": t.c.service_principal_id,
+    # The name lives on the service principal: a correlated subquery (by primary key), NULL once
+    # the service principal is gone, so the filter's NULL rules hold as for a column.
+    "servicePrincipal/displayName": select(service_principals.c.display_name)
+    .where(service_principals.c.id == t.c.service_principal_id)
+    .scalar_subquery(),
 }
 
 

@@ -13,11 +13,41 @@ from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import api_version, collection, list_query_options, selected_entity
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
-from provisiond.api.resources import EXACT, RANGE
-from provisiond.graph.odata import FilterableProperty, ODataError, ResourceQuerySpec, decode_skiptoken
+from provisiond.api.resources import RANGE
+from provisiond.graph.odata import (
+    FilterableProperty,
+    FilterOp,
+    ODataError,
+    ResourceQuerySpec,
+    decode_skiptoken,
+)
 from provisiond.graph.provisioning import provisioning_summary
 
 router = APIRouter()
+
+# Every string property Graph documents as filterable on provisioningObjectSummary, with every
+# comparison and function: Graph lists eq and contains (gt and lt on activityDateTime); the
+# runbooks we serve also use ne, startswith and ranges, which cost nothing more in SQL.
+TEXT_OPS: frozenset[FilterOp] = frozenset(
+    {"eq", "ne", "gt", "ge", "lt", "le", "in", "startswith", "contains"}
+)
+TEXT_FILTERABLE = (
+    "id",
+    "jobId",
+    "cycleId",
+    "changeId",
+    "provisioningAction",
+    "statusInfo/status",
+    "provisioningStatusInfo/status",
+    "sourceIdentity/id",
+    "sourceIdentity/displayName",
+    "sourceIdentity/identityType",
+    "targetIdentity/id",
+    "targetIdentity/displayName",
+    "targetIdentity/identityType",
+    "servicePrincipal/id",
+    "servicePrincipal/displayName",
+)
 
 SPEC = ResourceQuerySpec(
     type_name="microsoft.graph.provisioningObjectSummary",
@@ -42,17 +72,8 @@ SPEC = ResourceQuerySpec(
         "modifiedProperties",
     ],
     filterable={
-        "id": FilterableProperty("string", EXACT),
-        "jobId": FilterableProperty("string", EXACT),
-        "cycleId": FilterableProperty("string", EXACT),
-        "changeId": FilterableProperty("string", EXACT),
+        **{name: FilterableProperty("string", TEXT_OPS) for name in TEXT_FILTERABLE},
         "activityDateTime": FilterableProperty("datetime", RANGE),
-        "provisioningAction": FilterableProperty("string", EXACT),
-        "statusInfo/status": FilterableProperty("string", EXACT),
-        "provisioningStatusInfo/status": FilterableProperty("string", EXACT),
-        "sourceIdentity/id": FilterableProperty("string", EXACT),
-        "targetIdentity/id": FilterableProperty("string", EXACT),
-        "servicePrincipal/id": FilterableProperty("string", EXACT),
     },
     orderable=["activityDateTime"],
 )
