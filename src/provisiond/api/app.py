@@ -18,6 +18,7 @@ from provisiond.api.middleware import GraphProtocolMiddleware
 from provisiond.api.routes import (
     applications,
     bulk_upload,
+    delta,
     directory,
     discover,
     job_schema,
@@ -77,6 +78,7 @@ def create_app(
         app.state.services = Services.of(domain, TokenVerifier(settings, domain.tenant_id))
     for prefix in VERSIONS:
         for module in (
+            delta,  # before directory and applications: /users/delta is not /users/{key}
             directory,
             applications,
             synchronization,

@@ -69,13 +69,14 @@ KNOWN_SEGMENTS = [
     "auditLogs",
     "provisioning",
     "memberOf",
+    "delta",
     "microsoft.graph.user",
     "microsoft.graph.group",
     "microsoft.graph.application",
     "microsoft.graph.servicePrincipal",
 ]
 _CANONICAL = {s.lower(): s for s in KNOWN_SEGMENTS}
-_FUNCTION_CALL = re.compile(r"^(filterOperators|functions|Ping)\(\)$", re.IGNORECASE)
+_FUNCTION_CALL = re.compile(r"^(filterOperators|functions|Ping|delta)\(\)$", re.IGNORECASE)
 
 
 def normalize_path(path: str) -> str:

@@ -1,0 +1,168 @@
+"""Delta queries on users, groups and service principals, through real HTTP on SQLite and
+PostgreSQL: a full first round with paging, then exactly the changes since, `$select` kept in
+the tokens, bad tokens refused, and a token that outlives the server that issued it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from tests.api.helpers import assert_graph_error, make_user
+from tests.conftest import LiveServer, run_server
+
+from provisiond.api.app import create_app
+from provisiond.clock import SystemClock
+from provisiond.services.delta import DELTA, Position, encode_token
+
+MAXPAGESIZE_2 = {"Prefer": "odata.maxpagesize=2"}
+
+
+def delta_round(
+    client: httpx.Client, url: str, headers: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Every page of one round: (items, pages, the deltaLink of the last page)."""
+    pages: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url is not None:
+        response = client.get(next_url, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append(page)
+        next_url = page.get("@odata.nextLink")
+        if next_url is not None:
+            assert "@odata.deltaLink" not in page
+        assert len(pages) < 50, "nextLink never ends"
+    last = pages[-1]
+    assert "$deltatoken=" in last["@odata.deltaLink"]
+    items = [item for page in pages for item in page["value"]]
+    return items, pages, last["@odata.deltaLink"]
+
+
+def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    ids = [item["id"] for item in items]
+    assert len(ids) == len(set(ids)), f"an object was reported twice in one round: {ids}"
+    return {item["id"]: item for item in items}
+
+
+def make_group(client: httpx.Client, name: str) -> dict[str, Any]:
+    body = {"displayName": name.title(), "mailNickname": name, "mailEnabled": False, "securityEnabled": True}
+    response = client.post("/groups", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def ok(response: httpx.Response, status: int = 204) -> None:
+    assert response.status_code == status, response.text
+
+
+# Users
+
+
+def test_users_first_round_then_exactly_the_changes(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        made = {name: make_user(client, name) for name in ("ada", "bob", "cy", "dee", "eve")}
+        items, pages, delta_link = delta_round(client, "/users/delta", MAXPAGESIZE_2)
+        assert len(pages) == 3 and [len(p["value"]) for p in pages] == [2, 2, 1]
+        assert pages[0]["@odata.context"].endswith("/v1.0/$metadata#users")
+        first = by_id(items)
+        assert set(first) == {u["id"] for u in made.values()}
+        assert first[made["ada"]["id"]]["userPrincipalName"] == "ada@contoso.example"
+        assert "accountEnabled" not in first[made["ada"]["id"]]  # v1.0's default properties
+
+        ada, bob, cy, dee = (made[n]["id"] for n in ("ada", "bob", "cy", "dee"))
+        ok(client.patch(f"/users/{ada}", json={"displayName": "Ada Lovelace"}))
+        ok(client.delete(f"/users/{bob}"))
+        ok(client.delete(f"/users/{cy}"))
+        ok(client.post(f"/directory/deletedItems/{cy}/restore"), 200)
+        ok(client.delete(f"/users/{dee}"))
+        ok(client.delete(f"/directory/deletedItems/{dee}"))
+        fay = make_user(client, "fay")["id"]
+
+        items, _, delta_link = delta_round(client, delta_link, MAXPAGESIZE_2)
+        second = by_id(items)
+        assert set(second) == {ada, bob, cy, dee, fay}
+        assert second[ada]["displayName"] == "Ada Lovelace"
+        assert second[bob] == {"id": bob, "@removed": {"reason": "changed"}}
+        assert second[cy]["userPrincipalName"] == "cy@contoso.example"
+        assert second[dee] == {"id": dee, "@removed": {"reason": "deleted"}}
+        assert second[fay]["userPrincipalName"] == "fay@contoso.example"
+
+        items, pages, again = delta_round(client, delta_link)
+        assert items == [] and len(pages) == 1
+        ok(client.patch(f"/users/{cy}", json={"jobTitle": "Engineer"}))
+        items, _, _ = delta_round(client, again)
+        assert [item["id"] for item in items] == [cy]
+
+
+def test_select_is_kept_across_pages_and_rounds(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        ids = [make_user(client, name)["id"] for name in ("ann", "ben", "cat")]
+        items, pages, delta_link = delta_round(
+            client, "/users/delta?$select=displayName,accountEnabled&$top=1"
+        )
+        assert len(pages) == 3
+        assert "$select" not in pages[0]["@odata.nextLink"]
+        assert pages[-1]["@odata.context"].endswith("#users(displayName,accountEnabled)")
+        assert all(set(item) == {"id", "displayName", "accountEnabled"} for item in items)
+        ok(client.patch(f"/users/{ids[1]}", json={"displayName": "Benjamin"}))
+        items, _, _ = delta_round(client, delta_link)
+        assert items == [{"id": ids[1], "displayName": "Benjamin", "accountEnabled": True}]
+
+
+def test_function_call_form_beta_and_latest(live_server: LiveServer) -> None:
+    with live_server.client(version="beta") as client:
+        first = make_user(client, "gus")["id"]
+        response = client.get("/users/delta()")
+        assert response.status_code == 200, response.text
+        assert [u["id"] for u in response.json()["value"]] == [first]
+        assert "accountEnabled" in response.json()["value"][0]  # beta returns every property
+        assert "/beta/users/delta?$deltatoken=" in response.json()["@odata.deltaLink"]
+        latest = client.get("/users/delta?$deltatoken=latest").json()
+        assert latest["value"] == []
+        second = make_user(client, "hal")["id"]
+        items, _, _ = delta_round(client, latest["@odata.deltaLink"])
+        assert [u["id"] for u in items] == [second]
+
+
+def test_bad_tokens_are_400_and_a_token_past_the_log_is_410(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        make_user(client, "ivy")
+        _, _, delta_link = delta_round(client, "/users/delta", MAXPAGESIZE_2)
+        token = delta_link.split("$deltatoken=")[1]
+        groups_token = client.get("/groups/delta").json()["@odata.deltaLink"].split("$deltatoken=")[1]
+        tampered = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
+        for query in (
+            "$deltatoken=not-a-token",
+            f"$deltatoken={tampered}",
+            f"$deltatoken={groups_token}",  # issued for another collection
+            f"$skiptoken={token}",  # a delta token is no skip token
+            f"$skiptoken={token}&$deltatoken={token}",
+            "$filter=displayName eq 'x'",
+            "$top=0",
+        ):
+            assert_graph_error(client.get(f"/users/delta?{query}"), 400, "BadRequest")
+        ahead = encode_token(Position("user", DELTA, 10**9, 10**9, None, None, 100))
+        error = assert_graph_error(client.get(f"/users/delta?$deltatoken={ahead}"), 410, "syncStateNotFound")
+        assert "resync" in error["message"]
+
+
+def test_a_delta_token_outlives_the_server_that_issued_it(live_server: LiveServer) -> None:
+    """Tokens name change-log positions, not server memory: a second API process on the same
+    database (or the same one restarted) continues the round and the next one."""
+    with live_server.client() as client:
+        ids = [make_user(client, name)["id"] for name in ("jo", "kim", "lu")]
+        response = client.get("/users/delta", headers={"Prefer": "odata.maxpagesize=1"})
+        next_link = response.json()["@odata.nextLink"]
+        ok(client.patch(f"/users/{ids[0]}", json={"displayName": "Jo Changed"}))
+    url, server, thread = run_server(create_app(live_server.settings, live_server.db, SystemClock()))
+    try:
+        other = LiveServer(url, live_server.settings, live_server.db)
+        with other.client() as client:
+            moved = next_link.replace(live_server.url, url)
+            items, _, delta_link = delta_round(client, moved)
+            assert [u["id"] for u in items] == sorted(ids)[1:]
+            items, _, _ = delta_round(client, delta_link)
+            assert [(u["id"], u["displayName"]) for u in items] == [(ids[0], "Jo Changed")]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
