@@ -166,3 +166,84 @@ def test_a_delta_token_outlives_the_server_that_issued_it(live_server: LiveServe
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# Groups
+
+
+def member_ref(user_id: str) -> dict[str, str]:
+    return {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user_id}"}
+
+
+def test_groups_first_round_lists_members_then_members_delta(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        u1, u2, u3 = sorted(make_user(client, name)["id"] for name in ("mo", "ned", "oz"))
+        g1, g2, g3, g4 = (make_group(client, name)["id"] for name in ("sales", "ops", "legal", "temp"))
+        for user in (u1, u2):
+            ok(client.post(f"/groups/{g1}/members/$ref", json=member_ref(user)))
+        ok(client.post(f"/groups/{g2}/members/$ref", json=member_ref(g3)))
+
+        items, pages, delta_link = delta_round(client, "/groups/delta", MAXPAGESIZE_2)
+        assert len(pages) == 2
+        first = by_id(items)
+        assert set(first) == {g1, g2, g3, g4}
+        assert first[g1]["displayName"] == "Sales"
+        assert first[g1]["members@delta"] == [
+            {"@odata.type": "#microsoft.graph.user", "id": u1},
+            {"@odata.type": "#microsoft.graph.user", "id": u2},
+        ]
+        assert first[g2]["members@delta"] == [{"@odata.type": "#microsoft.graph.group", "id": g3}]
+        assert first[g4]["members@delta"] == []
+
+        ok(client.post(f"/groups/{g1}/members/$ref", json=member_ref(u3)))
+        ok(client.delete(f"/groups/{g1}/members/{u1}/$ref"))
+        ok(client.delete(f"/users/{u2}"))
+        ok(client.delete(f"/directory/deletedItems/{u2}"))  # purged: leaves g1 too
+        ok(client.patch(f"/groups/{g2}", json={"description": "Operations"}))
+        ok(client.delete(f"/groups/{g3}"))
+        ok(client.delete(f"/groups/{g4}"))
+        ok(client.delete(f"/directory/deletedItems/{g4}"))
+
+        items, _, delta_link = delta_round(client, delta_link, MAXPAGESIZE_2)
+        second = by_id(items)
+        assert set(second) == {g1, g2, g3, g4}
+        assert second[g1]["displayName"] == "Sales"
+        assert second[g1]["members@delta"] == [
+            {"@odata.type": "#microsoft.graph.user", "id": u1, "@removed": {"reason": "deleted"}},
+            {"id": u2, "@removed": {"reason": "deleted"}},  # gone for good: its type is not known
+            {"@odata.type": "#microsoft.graph.user", "id": u3},
+        ]
+        assert second[g2]["description"] == "Operations"
+        assert "members@delta" not in second[g2]  # no membership changed
+        assert second[g3] == {"id": g3, "@removed": {"reason": "changed"}}
+        assert second[g4] == {"id": g4, "@removed": {"reason": "deleted"}}
+        items, _, _ = delta_round(client, delta_link)
+        assert items == []
+
+
+def test_groups_select_members_asks_for_members_delta(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        user = make_user(client, "pat")["id"]
+        group = make_group(client, "finance")["id"]
+        ok(client.post(f"/groups/{group}/members/$ref", json=member_ref(user)))
+        plain = client.get("/groups/delta?$select=displayName").json()
+        assert plain["value"] == [{"id": group, "displayName": "Finance"}]
+        items, _, delta_link = delta_round(client, "/groups/delta?$select=displayName,members")
+        assert items == [
+            {
+                "id": group,
+                "displayName": "Finance",
+                "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": user}],
+            }
+        ]
+        ok(client.delete(f"/groups/{group}/members/{user}/$ref"))
+        items, _, _ = delta_round(client, delta_link)
+        assert items == [
+            {
+                "id": group,
+                "displayName": "Finance",
+                "members@delta": [
+                    {"@odata.type": "#microsoft.graph.user", "id": user, "@removed": {"reason": "deleted"}}
+                ],
+            }
+        ]
