@@ -247,3 +247,37 @@ def test_groups_select_members_asks_for_members_delta(live_server: LiveServer) -
                 ],
             }
         ]
+
+
+# Service principals
+
+CUSTOM_SCIM_APP_TEMPLATE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
+
+
+def make_service_principal(client: httpx.Client, name: str) -> str:
+    response = client.post(
+        f"/applicationTemplates/{CUSTOM_SCIM_APP_TEMPLATE}/instantiate", json={"displayName": name}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["servicePrincipal"]["id"])
+
+
+def test_service_principals_first_round_then_creates_and_deletes(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        sp1, sp2, sp3 = (make_service_principal(client, name) for name in ("Alpha", "Beta", "Gamma"))
+        items, pages, delta_link = delta_round(
+            client, "/servicePrincipals/delta?$select=displayName,appId", MAXPAGESIZE_2
+        )
+        assert len(pages) == 2
+        first = by_id(items)
+        assert set(first) == {sp1, sp2, sp3}
+        assert set(first[sp1]) == {"id", "displayName", "appId"} and first[sp1]["displayName"] == "Alpha"
+        ok(client.delete(f"/servicePrincipals/{sp2}"))
+        sp4 = make_service_principal(client, "Delta")
+        items, _, delta_link = delta_round(client, delta_link)
+        second = by_id(items)
+        assert set(second) == {sp2, sp4}
+        assert second[sp2] == {"id": sp2, "@removed": {"reason": "deleted"}}
+        assert second[sp4]["displayName"] == "Delta" and set(second[sp4]) == {"id", "displayName", "appId"}
+        items, _, _ = delta_round(client, delta_link)
+        assert items == []
