@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
     text,
 )
 
@@ -349,6 +350,17 @@ provisioning_logs = Table(
     Index("ix_provisioning_logs_job_time", "job_id", "activity_date_time"),
     Index("ix_provisioning_logs_time", "activity_date_time"),
 )
+# $filter compares strings through lower() on both sides (store/odata_sql.py): the names and
+# the job id are indexed as they are compared, so an `eq` on them reads the matching entries
+# instead of scanning the log newest first (migration 0010).
+Index("ix_provisioning_logs_source_name", func.lower(provisioning_logs.c.source_display_name))
+Index("ix_provisioning_logs_target_name", func.lower(provisioning_logs.c.target_display_name))
+Index(
+    "ix_provisioning_logs_job_lower_time",
+    func.lower(provisioning_logs.c.job_id),
+    provisioning_logs.c.activity_date_time,
+)
+Index("ix_provisioning_logs_service_principal", provisioning_logs.c.service_principal_id)
 
 # API-driven inbound provisioning: the SCIM user records accepted by bulkUpload, one row per
 # operation, staged before the 202 and removed once a cycle has applied them to the directory.
