@@ -93,6 +93,23 @@ class ListQuery:
     options: QueryOptions
     after: str | None
     limit: int
+    # With `$orderby`: the (sort value, id) keyset position of the `$skiptoken`.
+    after_key: tuple[Any, ...] | None = None
+
+
+def advanced_query(request: Request, options: QueryOptions) -> bool:
+    """Whether the request carries Graph's advanced query parameters: the `ConsistencyLevel:
+    eventual` header and `$count=true`."""
+    return request.headers.get("consistencylevel", "").strip().lower() == "eventual" and options.count
+
+
+def check_orderby(request: Request, options: QueryOptions, by_default: frozenset[str]) -> None:
+    """Graph's 400 for a `$orderby` that needs the advanced query parameters but lacks them."""
+    order = options.orderby
+    if order is None or advanced_query(request, options):
+        return
+    if order.prop not in by_default or options.filter is not None:
+        raise bad_request("Sorting not supported for current query.", code="Request_UnsupportedQuery")
 
 
 def list_query_options(request: Request, spec: ResourceQuerySpec) -> QueryOptions:
@@ -106,14 +123,20 @@ def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
     options = list_query_options(request, spec)
     try:
         after = None
+        after_key = None
         if options.skiptoken is not None:
             key = decode_skiptoken(options.skiptoken)
-            if len(key) != 1 or not isinstance(key[0], str):
+            if options.orderby is not None:
+                if len(key) != 2 or not isinstance(key[1], str):
+                    raise ODataError("Invalid $skiptoken value.")
+                after_key = key
+            elif len(key) != 1 or not isinstance(key[0], str):
                 raise ODataError("Invalid $skiptoken value.")
-            after = key[0]
+            else:
+                after = key[0]
     except ODataError as exc:
         raise bad_request(str(exc)) from None
-    return ListQuery(options, after, options.top or DEFAULT_PAGE_SIZE)
+    return ListQuery(options, after, options.top or DEFAULT_PAGE_SIZE, after_key)
 
 
 def collection(

@@ -26,12 +26,14 @@ def _spec(
     model: type,
     filterable: Mapping[str, FilterableProperty],
     default_select: list[str] | None = None,
+    orderable: tuple[str, ...] = (),
 ) -> ResourceQuerySpec:
     return ResourceQuerySpec(
         type_name=type_name,
         properties=_wire_names(model),
         filterable=filterable,
         default_select=default_select,
+        orderable=orderable,
     )
 
 
@@ -69,9 +71,10 @@ USER = _spec(
         "accountEnabled": FilterableProperty("bool", BOOL),
         "createdDateTime": FilterableProperty("datetime", RANGE),
     },
+    orderable=("displayName", "userPrincipalName", "createdDateTime"),
 )
 # Graph v1.0 returns a default subset of user properties when no $select is given; beta returns all.
-USER_V1 = _spec("microsoft.graph.user", User, USER.filterable, USER_DEFAULT_SELECT)
+USER_V1 = _spec("microsoft.graph.user", User, USER.filterable, USER_DEFAULT_SELECT, tuple(USER.orderable))
 
 GROUP = _spec(
     "microsoft.graph.group",
@@ -83,6 +86,7 @@ GROUP = _spec(
         "securityEnabled": FilterableProperty("bool", BOOL),
         "createdDateTime": FilterableProperty("datetime", RANGE),
     },
+    orderable=("displayName", "createdDateTime"),
 )
 
 APPLICATION = _spec(
@@ -93,6 +97,7 @@ APPLICATION = _spec(
         "appId": FilterableProperty("string", EXACT),
         **_text("displayName"),
     },
+    orderable=("displayName", "createdDateTime"),
 )
 
 SERVICE_PRINCIPAL = _spec(
@@ -104,7 +109,18 @@ SERVICE_PRINCIPAL = _spec(
         **_text("displayName", "servicePrincipalType"),
         "accountEnabled": FilterableProperty("bool", BOOL),
     },
+    # Our servicePrincipal has no createdDateTime property to sort on.
+    orderable=("displayName",),
 )
+
+# `$orderby` Graph serves by default; every other orderable property needs the advanced query
+# parameters (`ConsistencyLevel: eventual` and `$count=true`), as does `$orderby` with `$filter`
+# ("Support for sorting by properties of directory objects"). Group createdDateTime is not in
+# Graph's table; we sort on it as an advanced query.
+ORDERBY_BY_DEFAULT: dict[str, frozenset[str]] = {
+    "microsoft.graph.user": frozenset({"displayName", "userPrincipalName"}),
+    "microsoft.graph.group": frozenset({"displayName"}),
+}
 
 JOB = ResourceQuerySpec(
     type_name="microsoft.graph.synchronizationJob",

@@ -21,8 +21,8 @@ from provisiond.graph.directory import (
     InstantiateRequest,
     ServicePrincipalCreate,
 )
-from provisiond.graph.odata import FilterNode
-from provisiond.services.directory import Page, new_id
+from provisiond.graph.odata import FilterNode, OrderBy
+from provisiond.services.directory import Page, new_id, ordered_page
 from provisiond.services.errors import BadRequest, Conflict, NotFound
 from provisiond.services.templates import APPLICATION_TEMPLATE_CUSTOM_SCIM
 from provisiond.services.writes import WritingService
@@ -130,10 +130,23 @@ class ApplicationService(WritingService):
             return repo.application_by_app_id(conn, sp["app_id"])
 
     def list_objects(
-        self, kind: str, node: FilterNode | None, after: str | None, limit: int, with_count: bool
+        self,
+        kind: str,
+        node: FilterNode | None,
+        after: str | None,
+        limit: int,
+        with_count: bool,
+        *,
+        order: OrderBy | None = None,
+        after_key: tuple[Any, ...] | None = None,
     ) -> Page:
         table = applications if kind == "application" else service_principals
         where = compile_filter(node, repo.columns_for_filter(table)) if node is not None else None
+        if order is not None:
+            with self.db.read() as conn:
+                page = ordered_page(conn, table, where, order, after_key, limit)
+                page.count = repo.count(conn, table, where=where) if with_count else None
+            return page
         with self.db.read() as conn:
             rows = repo.page(conn, table, where=where, after_id=after, limit=limit + 1)
             total = repo.count(conn, table, where=where) if with_count else None

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, String, Table
 from sqlalchemy.exc import IntegrityError
 
 from provisiond.clock import Clock
@@ -30,7 +31,7 @@ from provisiond.graph.directory import (
     UserUpdate,
     referenced_id,
 )
-from provisiond.graph.odata import FilterNode
+from provisiond.graph.odata import FilterNode, OrderBy
 from provisiond.services.errors import BadRequest, NotFound
 from provisiond.services.writes import WritingService
 from provisiond.store import directory as repo
@@ -48,6 +49,39 @@ class Page:
     records: list[Record]
     next_after: str | None
     count: int | None = None
+    # The keyset position after the last record, for an ordered listing (`$orderby`).
+    next_key: list[Any] | None = None
+
+
+def ordered_page(
+    conn: Connection, table: Table, where: Any, order: OrderBy, after_key: tuple[Any, ...] | None, limit: int
+) -> Page:
+    """A page in `order`, after the (sort value, id) position of a `$skiptoken`.
+
+    Timestamps travel in the token as ISO text and come back as datetimes.
+    """
+    after: tuple[Any, str] | None = None
+    if after_key is not None:
+        value, last_id = after_key
+        is_text = isinstance(repo.columns_for_filter(table)[order.prop].type, String)
+        try:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            if not is_text:
+                value = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadRequest("Invalid $skiptoken value.") from None
+        after = (value, str(last_id))
+    rows = repo.page_ordered(
+        conn, table, prop=order.prop, descending=order.descending, where=where, after=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = None
+    if more:
+        record, value = rows[-1]
+        next_key = [value.isoformat() if isinstance(value, datetime) else value, record["id"]]
+    return Page([record for record, _ in rows], None, next_key=next_key)
 
 
 def new_id() -> str:
@@ -317,9 +351,16 @@ class DirectoryService(WritingService):
         with_count: bool = False,
         *,
         deleted: bool = False,
+        order: OrderBy | None = None,
+        after_key: tuple[Any, ...] | None = None,
     ) -> Page:
         table = KIND_TABLES[kind]
         where = compile_filter(node, repo.columns_for_filter(table)) if node is not None else None
+        if order is not None:
+            with self.db.read() as conn:
+                page = ordered_page(conn, table, where, order, after_key, limit)
+                page.count = repo.count(conn, table, where=where) if with_count else None
+            return page
         with self.db.read() as conn:
             rows = repo.page(conn, table, where=where, after_id=after, limit=limit + 1, deleted=deleted)
             total = repo.count(conn, table, where=where, deleted=deleted) if with_count else None

@@ -12,7 +12,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, RowMapping, Table, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    RowMapping,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from provisiond.store.tables import (
     app_role_assignments,
@@ -135,6 +148,48 @@ def page(
         query = query.where(table.c.id > after_id)
     rows = conn.execute(query.order_by(table.c.id).limit(limit)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def sort_expression(table: Table, prop: str) -> Any:
+    """What `$orderby=prop` sorts on: strings case-folded with null as '' (so the keyset never
+    meets a NULL), timestamps as stored."""
+    column = columns_for_filter(table)[prop]
+    if isinstance(column.type, String):
+        return func.lower(func.coalesce(column, literal("", String)))
+    return column
+
+
+def page_ordered(
+    conn: Connection,
+    table: Table,
+    *,
+    prop: str,
+    descending: bool,
+    where: Any = None,
+    after: tuple[Any, str] | None = None,
+    limit: int = 100,
+) -> list[tuple[Record, Any]]:
+    """Up to `limit` records ordered by (`prop`, id), after the keyset position `after` (the
+    sort value and id of the last record of the previous page); each with its sort value as the
+    database computed it, for the next position."""
+    key = sort_expression(table, prop).label("_sort_key")
+    query = _deleted_clause(select(table, key), table, False)
+    if where is not None:
+        query = query.where(where)
+    if after is not None:
+        value, last_id = after
+        expr = key.element
+        if descending:
+            query = query.where(or_(expr < value, and_(expr == value, table.c.id < last_id)))
+        else:
+            query = query.where(or_(expr > value, and_(expr == value, table.c.id > last_id)))
+    order = (key.desc(), table.c.id.desc()) if descending else (key.asc(), table.c.id.asc())
+    rows = conn.execute(query.order_by(*order).limit(limit)).mappings().all()
+    out = []
+    for row in rows:
+        record = dict(row)
+        out.append((record, record.pop("_sort_key")))
+    return out
 
 
 def count(conn: Connection, table: Table, *, where: Any = None, deleted: bool | None = False) -> int:

@@ -12,6 +12,7 @@ from provisiond.api import permissions as perm
 from provisiond.api import resources
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import (
+    check_orderby,
     collection,
     entity,
     json_object,
@@ -252,8 +253,15 @@ def unassign(
 
 def _list(request: Request, kind: str, spec: Any, wire: Any) -> JSONResponse:
     query = list_query(request, spec)
+    check_orderby(request, query.options, resources.ORDERBY_BY_DEFAULT.get(spec.type_name, frozenset()))
     page = services(request).applications.list_objects(
-        kind, query.options.filter, query.after, query.limit, query.options.count
+        kind,
+        query.options.filter,
+        query.after,
+        query.limit,
+        query.options.count,
+        order=query.options.orderby,
+        after_key=query.after_key,
     )
     return collection(
         request,
@@ -262,5 +270,6 @@ def _list(request: Request, kind: str, spec: Any, wire: Any) -> JSONResponse:
         query=query,
         spec=spec,
         next_after=page.next_after,
+        next_key=page.next_key,
         count=page.count,
     )

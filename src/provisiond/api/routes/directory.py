@@ -13,6 +13,7 @@ from provisiond.api import resources
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import (
     api_version,
+    check_orderby,
     collection,
     entity,
     json_object,
@@ -70,8 +71,15 @@ def _list(
 ) -> JSONResponse:
     """A page of users or groups: the same OData options, paging and shape for both."""
     query = list_query(request, spec)
+    check_orderby(request, query.options, resources.ORDERBY_BY_DEFAULT.get(spec.type_name, frozenset()))
     page = services(request).directory.list_objects(
-        kind, query.options.filter, query.after, query.limit, query.options.count
+        kind,
+        query.options.filter,
+        query.after,
+        query.limit,
+        query.options.count,
+        order=query.options.orderby,
+        after_key=query.after_key,
     )
     return collection(
         request,
@@ -80,6 +88,7 @@ def _list(
         query=query,
         spec=spec,
         next_after=page.next_after,
+        next_key=page.next_key,
         count=page.count,
     )
 
