@@ -183,3 +183,59 @@ def test_orderby_skiptoken_of_another_ordering_is_refused(sqlite_server: LiveSer
         response = client.get("/users", params={"$orderby": "displayName", "$skiptoken": token})
         assert assert_graph_error(response, 400)["message"] == "Invalid $skiptoken value."
         _ = all_pages
+
+
+# --- $search ----------------------------------------------------------------------------------
+
+SEARCH_NEEDS_HEADER = (
+    "Request with $search query parameter only works through MSGraph with a special request header: "
+    "'ConsistencyLevel: eventual'"
+)
+
+
+def test_search_users_groups_and_service_principals(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        make_user(client, "jsmith", displayName="John Smith")
+        make_user(client, "jdoe", displayName="Jane Doe-Smithers")
+        make_user(client, "pct", displayName="50%_off")
+        make_user(client, "mary", displayName="Mary Jones")
+
+        def search(path: str, text: str) -> list[str]:
+            return sorted(names(listed(client, path, EVENTUAL, **{"$search": text, "$top": "1"})))
+
+        assert search("/users", '"displayName:smi"') == ["Jane Doe-Smithers", "John Smith"]
+        assert search("/users", '"displayName:jo"') == ["John Smith", "Mary Jones"]
+        assert search("/users", '"displayName:ith"') == []  # a word prefix, not a substring
+        assert search("/users", '"displayName:smi" AND "displayName:john"') == ["John Smith"]
+        assert search("/users", '"displayName:mary" OR "userPrincipalName:jdoe"') == [
+            "Jane Doe-Smithers",
+            "Mary Jones",
+        ]
+        assert search("/users", '"displayName:50%_"') == ["50%_off"]
+        assert search("/users", '"displayName:5%"') == []  # LIKE wildcards are literal
+        make_group(client, "finance")
+        assert search("/groups", '"displayName:fin"') == ["Finance"]
+        app = client.post("/applications", json={"displayName": "Payroll Sync"}).json()
+        assert client.post("/servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+        assert search("/servicePrincipals", '"displayName:sync"') == ["Payroll Sync"]
+        response = client.get("/users", params={"$search": '"displayName:jo"'})
+        error = assert_graph_error(response, 400, "Request_UnsupportedQuery")
+        assert error["message"] == SEARCH_NEEDS_HEADER
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "displayName:jo",
+        '"displayName:jo',
+        '"displayName"',
+        '"displayName:"',
+        '"a:b" AND',
+        '"displayName:x" "mail:y"',
+        "AND",
+    ],
+)
+def test_malformed_search_is_400(sqlite_server: LiveServer, text: str) -> None:
+    with sqlite_server.client() as client:
+        response = client.get("/users", params={"$search": text}, headers=EVENTUAL)
+        assert_graph_error(response, 400)

@@ -38,3 +38,17 @@ async def test_orderby_through_the_sdk(live_server: LiveServer) -> None:
     config.headers.add("ConsistencyLevel", "eventual")
     stamps = [u.created_date_time for u in await every_page(client.users, config)]
     assert len(stamps) == 3 and stamps == sorted(stamps)
+
+
+async def test_search_through_the_sdk(live_server: LiveServer) -> None:
+    client = FLAVOURS["v1.0"].client(live_server, "v1.0")
+    with live_server.client() as http:
+        for nick, name in [("rex", "Rex Sato"), ("sol", "Sol Satori"), ("ty", "Ty Wu")]:
+            make_user(http, nick, displayName=name)
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(search='"displayName:sat"')
+    config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+    config.headers.add("ConsistencyLevel", "eventual")
+    assert sorted(u.display_name for u in await every_page(client.users, config)) == [
+        "Rex Sato",
+        "Sol Satori",
+    ]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisiond.api.errors import GraphError, bad_request
 from provisiond.graph.odata import (
+    And,
     ODataError,
     QueryOptions,
     ResourceQuerySpec,
@@ -119,8 +120,19 @@ def list_query_options(request: Request, spec: ResourceQuerySpec) -> QueryOption
         raise bad_request(str(exc)) from None
 
 
+SEARCH_NEEDS_HEADER = (
+    "Request with $search query parameter only works through MSGraph with a special request header: "
+    "'ConsistencyLevel: eventual'"
+)
+
+
 def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
     options = list_query_options(request, spec)
+    if options.search is not None:
+        if request.headers.get("consistencylevel", "").strip().lower() != "eventual":
+            raise bad_request(SEARCH_NEEDS_HEADER, code="Request_UnsupportedQuery")
+        # `$search` narrows like one more `$filter` clause, compiled to SQL the same way.
+        options.filter = options.search if options.filter is None else And(options.filter, options.search)
     try:
         after = None
         after_key = None

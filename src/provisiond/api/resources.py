@@ -27,6 +27,7 @@ def _spec(
     filterable: Mapping[str, FilterableProperty],
     default_select: list[str] | None = None,
     orderable: tuple[str, ...] = (),
+    searchable: tuple[str, ...] = (),
 ) -> ResourceQuerySpec:
     return ResourceQuerySpec(
         type_name=type_name,
@@ -34,6 +35,7 @@ def _spec(
         filterable=filterable,
         default_select=default_select,
         orderable=orderable,
+        searchable=searchable,
     )
 
 
@@ -72,9 +74,17 @@ USER = _spec(
         "createdDateTime": FilterableProperty("datetime", RANGE),
     },
     orderable=("displayName", "userPrincipalName", "createdDateTime"),
+    searchable=("displayName", "mail", "userPrincipalName", "givenName", "surname", "mailNickname"),
 )
 # Graph v1.0 returns a default subset of user properties when no $select is given; beta returns all.
-USER_V1 = _spec("microsoft.graph.user", User, USER.filterable, USER_DEFAULT_SELECT, tuple(USER.orderable))
+USER_V1 = _spec(
+    "microsoft.graph.user",
+    User,
+    USER.filterable,
+    USER_DEFAULT_SELECT,
+    tuple(USER.orderable),
+    tuple(USER.searchable),
+)
 
 GROUP = _spec(
     "microsoft.graph.group",
@@ -87,6 +97,7 @@ GROUP = _spec(
         "createdDateTime": FilterableProperty("datetime", RANGE),
     },
     orderable=("displayName", "createdDateTime"),
+    searchable=("displayName", "description", "mail", "mailNickname"),
 )
 
 APPLICATION = _spec(
@@ -111,6 +122,7 @@ SERVICE_PRINCIPAL = _spec(
     },
     # Our servicePrincipal has no createdDateTime property to sort on.
     orderable=("displayName",),
+    searchable=("displayName",),
 )
 
 # `$orderby` Graph serves by default; every other orderable property needs the advanced query

@@ -107,6 +107,8 @@ class ResourceQuerySpec:
     default_select: Sequence[str] | None = None
     # The properties `$orderby` may name; a resource with none refuses `$orderby` as unsupported.
     orderable: Sequence[str] = ()
+    # The properties `$search` tokens may name; a resource with none refuses `$search`.
+    searchable: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.max_top < 1:
@@ -179,6 +181,15 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class SearchTerm:
+    """`$search` `"prop:term"`: some word of the value (split at spaces and punctuation) starts
+    with `term`, ignoring case."""
+
+    prop: str
+    term: str
+
+
+@dataclass(frozen=True)
 class And:
     left: FilterNode
     right: FilterNode
@@ -195,7 +206,7 @@ class Not:
     operand: FilterNode
 
 
-FilterNode = Comparison | In | StartsWith | Contains | And | Or | Not
+FilterNode = Comparison | In | StartsWith | Contains | SearchTerm | And | Or | Not
 
 
 # --- $filter lexer ---------------------------------------------------------------------------
@@ -461,8 +472,8 @@ def parse_filter(text: str, spec: ResourceQuerySpec) -> FilterNode:
 
 # --- system query options --------------------------------------------------------------------
 
-_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count", "orderby"})
-_UNSUPPORTED_OPTIONS = frozenset({"expand", "search", "skip", "format", "apply", "compute", "levels"})
+_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count", "orderby", "search"})
+_UNSUPPORTED_OPTIONS = frozenset({"expand", "skip", "format", "apply", "compute", "levels"})
 _ORDERBY_ITEM = re.compile(r"\s*([A-Za-z_][\w/]*)(?:\s+(asc|desc))?\s*", re.IGNORECASE | re.ASCII)
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -477,6 +488,7 @@ class QueryOptions:
     filter: FilterNode | None = None
     count: bool = False
     orderby: OrderBy | None = None
+    search: FilterNode | None = None
 
 
 @dataclass(frozen=True)
@@ -499,7 +511,58 @@ def parse_query_options(
         filter=parse_filter(raw["filter"], resource) if raw.get("filter", "").strip() else None,
         count=_parse_count(raw["count"]) if "count" in raw else False,
         orderby=_parse_orderby(raw["orderby"], resource) if "orderby" in raw else None,
+        search=parse_search(raw["search"], resource) if "search" in raw else None,
     )
+
+
+# Word separators of `$search` (Graph tokenizes on spaces, casing and punctuation).
+SEARCH_SEPARATORS = " .-_@,;:/()"
+_SEARCH_TOKEN = re.compile(r'\s*(?:(?P<clause>"[^"]*")|(?P<op>AND|OR)(?=\s|"|$))\s*', re.ASCII)
+
+
+def parse_search(text: str, spec: ResourceQuerySpec) -> FilterNode:
+    """`"prop:term"` clauses joined by AND (binding tighter) and OR."""
+    if not spec.searchable:
+        raise ODataError("Query option '$search' is not supported.")
+    pos, expect_clause = 0, True
+    disjuncts: list[FilterNode] = []
+    current: FilterNode | None = None
+    joiner = "OR"
+    while pos < len(text):
+        match = _SEARCH_TOKEN.match(text, pos)
+        if match is None or (match.group("clause") is None) == expect_clause or match.end() == pos:
+            raise ODataError(f"Syntax error: invalid $search value '{text}' at position {pos}.")
+        pos = match.end()
+        if expect_clause:
+            clause = _search_clause(match.group("clause")[1:-1], spec, text)
+            if joiner == "AND" and current is not None:
+                current = And(current, clause)
+            else:
+                if current is not None:
+                    disjuncts.append(current)
+                current = clause
+        else:
+            joiner = match.group("op")
+        expect_clause = not expect_clause
+    if current is None or expect_clause:
+        raise ODataError(f"Syntax error: invalid $search value '{text}'.")
+    disjuncts.append(current)
+    node = disjuncts[0]
+    for other in disjuncts[1:]:
+        node = Or(node, other)
+    return node
+
+
+def _search_clause(clause: str, spec: ResourceQuerySpec, text: str) -> FilterNode:
+    prop, colon, term = clause.partition(":")
+    if not colon or not term.strip():
+        raise ODataError(
+            f"Syntax error: invalid $search value '{text}': expected \"property:value\" clauses."
+        )
+    canonical = {p.lower(): p for p in spec.searchable}.get(prop.strip().lower())
+    if canonical is None:
+        raise ODataError(f"Searching on property '{prop.strip()}' is not supported.")
+    return SearchTerm(canonical, term.strip())
 
 
 def _option_name(key: str) -> str | None:
@@ -606,6 +669,10 @@ def evaluate(node: FilterNode, obj: Mapping[str, Any]) -> bool:
         case Contains(prop, substring):
             actual = _lookup(obj, prop)
             return actual is not None and substring.lower() in str(actual).lower()
+        case SearchTerm(prop, term):
+            actual = _lookup(obj, prop)
+            words = re.split("[" + re.escape(SEARCH_SEPARATORS) + "]", str(actual or "").lower())
+            return actual is not None and any(w.startswith(term.lower()) for w in words if w)
     assert_never(node)
 
 

@@ -15,7 +15,19 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, String, and_, func, literal, not_, or_
 
-from provisiond.graph.odata import And, Comparison, Contains, FilterNode, In, Not, Or, StartsWith, Value
+from provisiond.graph.odata import (
+    SEARCH_SEPARATORS,
+    And,
+    Comparison,
+    Contains,
+    FilterNode,
+    In,
+    Not,
+    Or,
+    SearchTerm,
+    StartsWith,
+    Value,
+)
 
 _LIKE_ESCAPE = "\\"
 _OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -46,6 +58,14 @@ def compile_filter(node: FilterNode, columns: Mapping[str, ColumnElement[Any]]) 
             return _like(columns[prop], _like_escaped(prefix) + "%")
         case Contains(prop, substring):
             return _like(columns[prop], "%" + _like_escaped(substring) + "%")
+        case SearchTerm(prop, term):
+            # A word starts with the term: at the start, or after any separator.
+            escaped = _like_escaped(term)
+            starts = [_like(columns[prop], escaped + "%")]
+            starts += [
+                _like(columns[prop], "%" + _like_escaped(sep) + escaped + "%") for sep in SEARCH_SEPARATORS
+            ]
+            return or_(*starts)
     assert_never(node)
 
 
