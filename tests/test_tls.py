@@ -8,13 +8,16 @@ import os
 import signal
 import ssl
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography import x509
 
-from provisiond.tls import TlsConfigError, checked, self_signed
+from provisiond.tls import TlsConfigError, TlsFiles, checked, self_signed
 from tests.conftest import free_port
 from tests.test_cli import CLI, _one_line_failure, _start
 
@@ -34,7 +37,19 @@ def _wait_https(url: str, ca: Path, process: subprocess.Popen[str]) -> None:
     raise AssertionError("serve did not start")
 
 
-def test_serve_with_a_certificate_answers_over_https_only(tmp_path: Path) -> None:
+@dataclass
+class HttpsServer:
+    """`provisiond serve --certfile --keyfile` in its own process, on a new SQLite data dir."""
+
+    base: str
+    port: int
+    files: TlsFiles
+    token: str
+    output: str = ""
+
+
+@contextmanager
+def serving_https(tmp_path: Path) -> Iterator[HttpsServer]:
     files = self_signed(tmp_path / "tls")
     port = free_port()
     env = {**os.environ, "PROVISIOND_PORT": str(port), "PROVISIOND_DATA_DIR": str(tmp_path / "data")}
@@ -46,29 +61,34 @@ def test_serve_with_a_certificate_answers_over_https_only(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT,
         text=True,
     )
+    server = HttpsServer(f"https://127.0.0.1:{port}", port, files, "")
     try:
-        base = f"https://127.0.0.1:{port}"
-        _wait_https(f"{base}/v1.0/users", files.certfile, process)
-        token = subprocess.run(
+        _wait_https(f"{server.base}/v1.0/users", files.certfile, process)
+        server.token = subprocess.run(
             [*CLI, "token"], env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
-        trusted = ssl.create_default_context(cafile=str(files.certfile))
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        server.output, _ = process.communicate(timeout=30)
+
+
+def test_serve_with_a_certificate_answers_over_https_only(tmp_path: Path) -> None:
+    with serving_https(tmp_path) as server:
+        trusted = ssl.create_default_context(cafile=str(server.files.certfile))
         for host in ("127.0.0.1", "localhost"):
             answer = httpx.get(
-                f"https://{host}:{port}/v1.0/users",
-                headers={"Authorization": f"Bearer {token}"},
+                f"https://{host}:{server.port}/v1.0/users",
+                headers={"Authorization": f"Bearer {server.token}"},
                 verify=trusted,
             )
             assert answer.status_code == 200, answer.text
         # Not trusted without the certificate; no plain http on the port.
         with pytest.raises(httpx.ConnectError):
-            httpx.get(f"{base}/v1.0/users")
+            httpx.get(f"{server.base}/v1.0/users")
         with pytest.raises(httpx.TransportError):
-            httpx.get(f"http://127.0.0.1:{port}/v1.0/users", timeout=5)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    assert f"https://127.0.0.1:{port}/v1.0" in output
+            httpx.get(f"http://127.0.0.1:{server.port}/v1.0/users", timeout=5)
+    assert f"https://127.0.0.1:{server.port}/v1.0" in server.output
 
 
 @pytest.mark.parametrize(

@@ -9,18 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.api.helpers import make_user
-from tests.conftest import free_port
-from tests.test_cli import CLI
-from tests.test_tls import _wait_https
-
-from provisiond.tls import self_signed
+from tests.test_tls import serving_https
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -44,25 +39,11 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_javascript_clients_run_a_runbook_over_https(node_modules: Path, tmp_path: Path) -> None:
-    files = self_signed(tmp_path / "tls")
-    port = free_port()
-    env = {**os.environ, "PROVISIOND_PORT": str(port), "PROVISIOND_DATA_DIR": str(tmp_path / "data")}
-    env.pop("PROVISIOND_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [*CLI, "serve", "--certfile", str(files.certfile), "--keyfile", str(files.keyfile)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"https://127.0.0.1:{port}"
-        _wait_https(f"{base}/v1.0/users", files.certfile, server)
-        token = subprocess.run(
-            [*CLI, "token"], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
+    with serving_https(tmp_path) as server:
         client = httpx.Client(
-            base_url=f"{base}/v1.0", headers={"Authorization": f"Bearer {token}"}, verify=str(files.certfile)
+            base_url=f"{server.base}/v1.0",
+            headers={"Authorization": f"Bearer {server.token}"},
+            verify=str(server.files.certfile),
         )
         app = client.post(
             "/applicationTemplates/8adf8e6e-67b2-4cf2-a259-e3dc5476c621/instantiate",
@@ -73,14 +54,15 @@ def test_the_javascript_clients_run_a_runbook_over_https(node_modules: Path, tmp
             f"/servicePrincipals/{sp['id']}/synchronization/jobs", json={"templateId": "scim"}
         ).json()
         make_user(client, "nodeuser")
+        client.close()  # a kept-alive connection would hold up the server's graceful stop
         run = subprocess.run(
             ["node", "runbook.mjs"],
             cwd=node_modules,
             env={
                 **os.environ,
-                "NODE_EXTRA_CA_CERTS": str(files.certfile),
-                "BASE": base,
-                "TOKEN": token,
+                "NODE_EXTRA_CA_CERTS": str(server.files.certfile),
+                "BASE": server.base,
+                "TOKEN": server.token,
                 "SP": sp["id"],
                 "APP_ID": sp["appId"],
                 "JOB": job["id"],
@@ -89,14 +71,10 @@ def test_the_javascript_clients_run_a_runbook_over_https(node_modules: Path, tmp
             text=True,
             timeout=120,
         )
-        assert run.returncode == 0, run.stdout + run.stderr
-        client.close()  # a kept-alive connection would hold up the server's graceful stop
-        steps = {s["step"]: s["value"] for s in map(json.loads, run.stdout.splitlines())}
-        assert steps["servicePrincipalByAppId"] == sp["id"]
-        assert steps["job"] == job["id"]
-        assert steps["restart"] is None  # 204, no body, as documented
-        assert steps["jobsByAppId"] == [job["id"]]
-        assert steps["kiotaUsers"] == ["nodeuser@contoso.example"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
+    steps = {s["step"]: s["value"] for s in map(json.loads, run.stdout.splitlines())}
+    assert steps["servicePrincipalByAppId"] == sp["id"]
+    assert steps["job"] == job["id"]
+    assert steps["restart"] is None  # 204, no body, as documented
+    assert steps["jobsByAppId"] == [job["id"]]
+    assert steps["kiotaUsers"] == ["nodeuser@contoso.example"]
