@@ -52,3 +52,23 @@ async def test_search_through_the_sdk(live_server: LiveServer) -> None:
         "Rex Sato",
         "Sol Satori",
     ]
+
+
+async def test_a_lambda_filter_through_the_sdk(live_server: LiveServer) -> None:
+    from msgraph.generated.service_principals.service_principals_request_builder import (
+        ServicePrincipalsRequestBuilder,
+    )
+
+    client = FLAVOURS["v1.0"].client(live_server, "v1.0")
+    with live_server.client() as http:
+        for name, tags in (("Payroll", ["HR"]), ("CRM", ["Sales"])):
+            app = http.post("/applications", json={"displayName": name}).json()
+            assert (
+                http.post("/servicePrincipals", json={"appId": app["appId"], "tags": tags}).status_code == 201
+            )
+    query = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+        filter="tags/any(t:t eq 'HR')"
+    )
+    config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+    found = await every_page(client.service_principals, config)
+    assert [sp.tags for sp in found] == [["HR"]]

@@ -293,8 +293,39 @@ def test_known_but_unfilterable_property_is_rejected_as_such() -> None:
     assert error_of("jobtitle eq 'a'") == "Filtering on property 'jobTitle' is not supported."
 
 
-def test_lambda_operators_are_not_supported() -> None:
-    assert error_of("displayName/any(x: x eq 'a')") == "Lambda operator 'any' is not supported."
+def test_any_applies_to_collections_only_and_all_is_not_supported() -> None:
+    assert (
+        error_of("displayName/any(x: x eq 'a')")
+        == "The lambda operator 'any' applies to collections; 'displayName' is not one."
+    )
+    assert error_of("displayName/all(x: x eq 'a')") == "Lambda operator 'all' is not supported."
+
+
+def test_any_matches_when_some_element_meets_the_condition() -> None:
+    from provisiond.graph.odata import (
+        ELEMENT,
+        AnyOf,
+        Comparison,
+        FilterableProperty,
+        Or,
+        ResourceQuerySpec,
+        StartsWith,
+        evaluate,
+        parse_filter,
+    )
+
+    spec = ResourceQuerySpec(
+        "microsoft.graph.servicePrincipal",
+        ["id", "tags"],
+        {"tags": FilterableProperty("string", frozenset({"eq", "startswith"}), collection=True)},
+    )
+    node = parse_filter("tags/any(t: t eq 'HR' or startswith(t, 'win'))", spec)
+    assert node == AnyOf("tags", Or(Comparison(ELEMENT, "eq", "HR"), StartsWith(ELEMENT, "win")))
+    assert evaluate(node, {"tags": ["Sales", "hr"]})
+    assert evaluate(node, {"tags": ["WindowsApp"]})
+    assert not evaluate(node, {"tags": ["Sales"]})
+    assert not evaluate(node, {"tags": []})
+    assert not evaluate(node, {})
 
 
 def test_unknown_function_is_rejected_naming_it() -> None:

@@ -43,6 +43,11 @@ def _text(*names: str) -> dict[str, FilterableProperty]:
     return {n: FilterableProperty("string", TEXT) for n in names}
 
 
+def _collections(*names: str) -> dict[str, FilterableProperty]:
+    """String collections, filtered as Graph does: `name/any(x: x eq '...')` or `startswith(x, '...')`."""
+    return {n: FilterableProperty("string", frozenset({"eq", "startswith"}), collection=True) for n in names}
+
+
 USER = _spec(
     "microsoft.graph.user",
     User,
@@ -72,6 +77,7 @@ USER = _spec(
         ),
         "accountEnabled": FilterableProperty("bool", BOOL),
         "createdDateTime": FilterableProperty("datetime", RANGE),
+        **_collections("proxyAddresses", "otherMails", "businessPhones"),
     },
     orderable=("displayName", "userPrincipalName", "createdDateTime"),
     searchable=("displayName", "mail", "userPrincipalName", "givenName", "surname", "mailNickname"),
@@ -119,6 +125,7 @@ SERVICE_PRINCIPAL = _spec(
         "appId": FilterableProperty("string", EXACT),
         **_text("displayName", "servicePrincipalType"),
         "accountEnabled": FilterableProperty("bool", BOOL),
+        **_collections("tags"),
     },
     # Our servicePrincipal has no createdDateTime property to sort on.
     orderable=("displayName",),

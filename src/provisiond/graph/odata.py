@@ -39,7 +39,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, assert_never, cast, get_args
@@ -80,6 +80,9 @@ class FilterableProperty:
 
     value_type: ValueType
     operators: frozenset[FilterOp]
+    # A collection of values of `value_type` (tags, proxyAddresses): filtered only through
+    # `any`, whose condition applies `operators` to each element.
+    collection: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.operators) - _FILTER_OPS
@@ -190,6 +193,18 @@ class SearchTerm:
 
 
 @dataclass(frozen=True)
+class AnyOf:
+    """`prop/any(x: condition)`: some element of the collection `prop` meets `condition`, in
+    which the element is the property `ELEMENT`."""
+
+    prop: str
+    condition: FilterNode
+
+
+ELEMENT = "$element"
+
+
+@dataclass(frozen=True)
 class And:
     left: FilterNode
     right: FilterNode
@@ -206,7 +221,7 @@ class Not:
     operand: FilterNode
 
 
-FilterNode = Comparison | In | StartsWith | Contains | SearchTerm | And | Or | Not
+FilterNode = Comparison | In | StartsWith | Contains | SearchTerm | AnyOf | And | Or | Not
 
 
 # --- $filter lexer ---------------------------------------------------------------------------
@@ -285,6 +300,8 @@ class _FilterParser:
         self._index = 0
         self._nesting = 0
         self._clauses = 0
+        # Inside `prop/any(x: ...)`: the range variable and the rules of the collection's elements.
+        self._element: tuple[str, FilterableProperty] | None = None
 
     def parse(self) -> FilterNode:
         node = self._or()
@@ -356,6 +373,8 @@ class _FilterParser:
 
     def _function(self, name: _Token) -> FilterNode:
         last_segment = name.text.rsplit("/", 1)[-1].lower()
+        if last_segment == "any" and "/" in name.text:
+            return self._any(name)
         if last_segment in ("any", "all"):
             raise ODataError(f"Lambda operator '{last_segment}' is not supported.")
         function = name.text.lower()
@@ -373,8 +392,40 @@ class _FilterParser:
         assert isinstance(literal.value, str)
         return StartsWith(prop, literal.value) if function == "startswith" else Contains(prop, literal.value)
 
+    def _any(self, name: _Token) -> FilterNode:
+        """`prop/any(x: condition on x)` on a collection property (Graph serves `any` only)."""
+        prop, rules = self._spec.resolve_filterable(name.text.rsplit("/", 1)[0])
+        if not rules.collection:
+            raise ODataError(f"The lambda operator 'any' applies to collections; '{prop}' is not one.")
+        if self._element is not None:
+            raise ODataError("Lambda operators cannot be nested.")
+        self._expect("lparen", "'(' expected")
+        variable = self._expect("ident", "Range variable expected")
+        if variable.text.lower() in _RESERVED or "/" in variable.text:
+            raise self._error("Range variable expected", variable)
+        self._expect("colon", "':' expected")
+        self._element = (variable.text, rules)
+        try:
+            condition = self._or()
+        finally:
+            self._element = None
+        self._expect("rparen", "')' or operator expected")
+        return AnyOf(prop, condition)
+
+    def _resolve(self, text: str) -> tuple[str, FilterableProperty]:
+        """A property path, or inside a lambda its range variable (the element)."""
+        if self._element is not None:
+            variable, rules = self._element
+            if text == variable:
+                return ELEMENT, replace(rules, collection=False)
+            raise ODataError(f"Inside any(), compare the range variable '{variable}', not '{text}'.")
+        prop, rules = self._spec.resolve_filterable(text)
+        if rules.collection:
+            raise ODataError(f"'{prop}' is a collection: filter it with {prop}/any(x: x eq '...').")
+        return prop, rules
+
     def _comparison(self, prop_token: _Token) -> FilterNode:
-        prop, rules = self._spec.resolve_filterable(prop_token.text)
+        prop, rules = self._resolve(prop_token.text)
         op_token = self._advance()
         op = op_token.text.lower()
         if op_token.kind != "ident" or op not in _COMPARE_OPS | {"in"}:
@@ -386,7 +437,7 @@ class _FilterParser:
 
     def _property(self, op: str) -> str:
         token = self._expect("ident", "Property name expected")
-        prop, rules = self._spec.resolve_filterable(token.text)
+        prop, rules = self._resolve(token.text)
         _check_operator(prop, rules, op)
         return prop
 
@@ -669,6 +720,9 @@ def evaluate(node: FilterNode, obj: Mapping[str, Any]) -> bool:
         case Contains(prop, substring):
             actual = _lookup(obj, prop)
             return actual is not None and substring.lower() in str(actual).lower()
+        case AnyOf(prop, condition):
+            elements = _lookup(obj, prop)
+            return isinstance(elements, list) and any(evaluate(condition, {ELEMENT: e}) for e in elements)
         case SearchTerm(prop, term):
             actual = _lookup(obj, prop)
             words = re.split("[" + re.escape(SEARCH_SEPARATORS) + "]", str(actual or "").lower())

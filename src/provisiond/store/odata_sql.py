@@ -1,5 +1,7 @@
 """`$filter` ASTs as SQLAlchemy Core conditions, with the semantics of `odata.evaluate`.
 
+`any` lambdas compile to EXISTS over the JSON array's elements (`json_elements`).
+
 Every leaf compiles to a condition that is TRUE or FALSE, never NULL: a NULL column makes a
 comparison FALSE (TRUE for `ne`), as in the evaluator, so `not` cannot flip an UNKNOWN into a
 mismatch. Strings compare through `lower()` on both sides, so the column and the literal are
@@ -13,11 +15,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, assert_never
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, String, and_, func, literal, not_, or_
+from sqlalchemy import ColumnElement, String, and_, exists, func, literal, not_, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 from provisiond.graph.odata import (
+    ELEMENT,
     SEARCH_SEPARATORS,
     And,
+    AnyOf,
     Comparison,
     Contains,
     FilterNode,
@@ -58,6 +65,11 @@ def compile_filter(node: FilterNode, columns: Mapping[str, ColumnElement[Any]]) 
             return _like(columns[prop], _like_escaped(prefix) + "%")
         case Contains(prop, substring):
             return _like(columns[prop], "%" + _like_escaped(substring) + "%")
+        case AnyOf(prop, condition):
+            # Some element of the JSON array meets the condition, the element as column `value`.
+            elements = json_elements(columns[prop]).table_valued("value")
+            inner = compile_filter(condition, {ELEMENT: elements.c.value})
+            return exists(select(literal(1)).select_from(elements).where(inner))
         case SearchTerm(prop, term):
             # A word starts with the term: at the start, or after any separator.
             escaped = _like_escaped(term)
@@ -100,3 +112,16 @@ def _bind(value: Value) -> Any:
 def _like_escaped(text: str) -> str:
     """`text` as part of a LIKE pattern matching it literally: `%`, `_` and the escape escaped."""
     return "".join(_LIKE_ESCAPE + char if char in "%_" + _LIKE_ESCAPE else char for char in text)
+
+
+class json_elements(GenericFunction[Any]):
+    """The elements of a JSON array column as rows with a text column `value`: SQLite's
+    `json_each`, PostgreSQL's `json_array_elements_text` (the column is `json` there)."""
+
+    name = "json_each"
+    inherit_cache = True
+
+
+@compiles(json_elements, "postgresql")
+def _json_elements_postgresql(element: json_elements, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_array_elements_text({compiler.process(element.clauses, **kw)})"
