@@ -16,12 +16,11 @@ import pytest
 from tests.api.helpers import make_user
 from tests.conftest import LiveServer, ScimTarget
 from tests.django_scim_app.launcher import django_scim_app
-from tests.engine.helpers import Provisioned, provision, start_engine_server
+from tests.engine.helpers import Provisioned, provision, sqlite_engine_server
 
 from provisiond.config import Settings
 from provisiond.connectors.scim_requests import ENTERPRISE_USER, MANAGER_PATH, flatten_resource
 from provisiond.services import templates
-from provisiond.store.db import Database
 
 SERVERS = ["scim2-server", "django-scim2"]
 GROUP = "Engineering"
@@ -35,12 +34,8 @@ def upn(i: int) -> str:
 @pytest.fixture
 def server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
     """The API and its scheduler on SQLite: storage is not the subject here."""
-    database = Database(sqlite_url)
-    database.migrate()
-    live, stop = start_engine_server(settings, database)
-    yield live
-    stop()
-    database.dispose()
+    with sqlite_engine_server(sqlite_url, settings) as live:
+        yield live
 
 
 @pytest.fixture(params=SERVERS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,20 @@ def start_engine_server(
         thread.join(timeout=10)
 
     return LiveServer(url, settings, db), stop
+
+
+@contextmanager
+def sqlite_engine_server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
+    """The API and its scheduler on a new SQLite database, for tests where storage is not the
+    subject (browser tests, other SCIM servers)."""
+    database = Database(sqlite_url)
+    database.migrate()
+    live, stop = start_engine_server(settings, database)
+    try:
+        yield live
+    finally:
+        stop()
+        database.dispose()
 
 
 @pytest.fixture

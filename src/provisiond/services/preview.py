@@ -36,11 +36,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.engine.preview import (
     PlannedAction,
@@ -78,19 +78,20 @@ class PreviewSpec:
 
 
 class PreviewService:
+    # Directories larger than this (users and groups) are previewed in the background.
+    inline_limit: int = INLINE_LIMIT
+
     def __init__(
         self,
         sync: SynchronizationService,
         *,
         outbound: OutboundPolicy = ALLOW_EVERYTHING,
-        inline_limit: int = INLINE_LIMIT,
         max_running: int = 2,
     ) -> None:
         self.sync = sync
         self.db = sync.db
         self.clock = sync.clock
         self.outbound = outbound
-        self.inline_limit = inline_limit
         self.max_running = max_running
         self._running = 0
         self._lock = threading.Lock()
@@ -124,8 +125,7 @@ class PreviewService:
             "updated_date_time": now,
             "completed_date_time": None,
         }
-        size = self.sync_source_size()
-        background = prefer_async or size > self.inline_limit
+        background = prefer_async or DirectorySource(self.db).size() > self.inline_limit
         if background:
             self._admit()
         with self.db.transaction() as conn:
@@ -167,11 +167,6 @@ class PreviewService:
     def stop(self) -> None:
         """The process is shutting down: running previews stop at their next safe point."""
         self._stopping.set()
-
-    def sync_source_size(self) -> int:
-        from provisiond.connectors.directory import DirectorySource
-
-        return DirectorySource(self.db).size()
 
     # Running one
 
@@ -259,11 +254,10 @@ class _Recorder:
         self.processed = 0
         self.known_total: int | None = None
         self._last_write = 0.0
-        self._now: Callable[[], Any] = service.clock.now
 
     def _update(self, values: Record) -> None:
         with self.service.db.transaction() as conn:
-            repo.update(conn, self.preview_id, {**values, "updated_date_time": self._now()})
+            repo.update(conn, self.preview_id, {**values, "updated_date_time": self.service.clock.now()})
 
     def total(self, total: int | None) -> None:
         self.known_total = total
@@ -293,4 +287,4 @@ class _Recorder:
         self.next_seq += len(rows)
 
     def finish(self, values: Record) -> None:
-        self._update({**values, "processed": self.processed, "completed_date_time": self._now()})
+        self._update({**values, "processed": self.processed, "completed_date_time": self.service.clock.now()})

@@ -33,8 +33,10 @@ from pydantic import ValidationError
 
 from provisiond.clock import Clock
 from provisiond.connectors import scim
+from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import OutboundRefused
 from provisiond.domain.job_state import JobState, JobStatus, ScheduleState
+from provisiond.engine.objects import USER, enrich_with
 from provisiond.engine.policy import InvalidSetting, check_setting
 from provisiond.graph.enums import SynchronizationJobRestartScope as Scope
 from provisiond.graph.synchronization import (
@@ -46,6 +48,7 @@ from provisiond.graph.synchronization import (
     SynchronizationTemplate,
     ValidateCredentialsRequest,
 )
+from provisiond.mapping.flows import compile_schema
 from provisiond.services import inbound, templates
 from provisiond.services.errors import BadRequest, Conflict, NotFound
 from provisiond.services.outbound import check_base_address, not_a_scim_service, refused
@@ -370,6 +373,23 @@ class SynchronizationService(WritingService):
             return {key: self.box.open(value) for key, value in repo.secrets(conn, sp["id"]).items()}
 
     # Credentials
+
+    def mapped_user(
+        self, sp: Record, schema: Record, user_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+        """The directory's user as a cycle of this job under `schema` maps it: the user as the
+        source connector reads it, that object with the attributes the engine computes
+        (IsSoftDeleted, appRoleAssignments, from the job's assignments, SyncAll and scoping
+        filter), and why it is or is not soft-deleted. The console tests expressions on it."""
+        directory = DirectorySource(self.db)
+        found = directory.users([user_id]).get(user_id)
+        if found is None:
+            raise NotFound.resource(user_id)
+        sync_all = (self.secrets(sp).get("SyncAll") or "").strip().lower() == "true"
+        source, details = enrich_with(
+            compile_schema(schema).users, directory.assignments(sp["id"]), sync_all, USER, found
+        )
+        return found, source, details
 
     def validate_credentials(
         self,

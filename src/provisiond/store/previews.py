@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, select
 
 from provisiond.store.tables import sync_preview_actions, sync_previews
 
@@ -54,11 +54,6 @@ def actions(
         query = query.where(sync_preview_actions.c.action == action)
     query = query.order_by(sync_preview_actions.c.seq).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def action_count(conn: Connection, preview_id: str) -> int:
-    query = select(func.count()).where(sync_preview_actions.c.preview_id == preview_id)
-    return int(conn.execute(query).scalar() or 0)
 
 
 def prune(conn: Connection, created_before: datetime) -> int:

@@ -125,7 +125,7 @@ def test_a_read_only_identity_cannot_save_or_apply(
 def test_a_background_preview_offers_apply_only_for_this_sessions_change(
     sqlite_server: LiveServer, scim_target: ScimTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(PreviewService, "sync_source_size", lambda self: self.inline_limit + 1)
+    monkeypatch.setattr(PreviewService, "inline_limit", 0)  # every directory is large
     setup, path = _setup(sqlite_server, scim_target)
     client, csrf = signed_in(sqlite_server)
     saved = _save(client, path, csrf, _display_name_position(setup))

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from tests.api.console.console_helpers import link_for
 from tests.conftest import LiveServer
-from tests.engine.helpers import Provisioned, start_engine_server
+from tests.engine.helpers import Provisioned, sqlite_engine_server
 
 from provisiond.config import Settings
 from provisiond.engine.preview import classify
-from provisiond.store.db import Database
 from provisiond.store.tables import provisioning_logs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,12 +79,8 @@ def shot(page: Any, screenshots: Path) -> Any:
 @pytest.fixture
 def server(sqlite_url: str, settings: Settings) -> Iterator[LiveServer]:
     """The API and its scheduler on SQLite (as `provisiond serve`)."""
-    database = Database(sqlite_url)
-    database.migrate()
-    live, stop = start_engine_server(settings, database)
-    yield live
-    stop()
-    database.dispose()
+    with sqlite_engine_server(sqlite_url, settings) as live:
+        yield live
 
 
 def sign_in(page: Any, server: LiveServer, claims: dict[str, Any] | None = None) -> None:

@@ -84,7 +84,7 @@ def slow_previews(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
         gate.wait(60)
         run(self, *args)
 
-    monkeypatch.setattr(PreviewService, "sync_source_size", lambda self: self.inline_limit + 1)
+    monkeypatch.setattr(PreviewService, "inline_limit", 0)  # every directory is large
     monkeypatch.setattr(PreviewService, "_run", gated)
     return gate
 

@@ -29,11 +29,8 @@ from provisiond.api.console.identity import Console, console_of, posted_form, si
 from provisiond.api.console.jobs import JobView, load_job, refused
 from provisiond.api.console.pages import page, see_other
 from provisiond.api.console.review import NO_SUCH_MAPPING, review
-from provisiond.connectors.directory import DirectorySource
-from provisiond.engine.objects import USER, enrich_with
 from provisiond.engine.policy import SETTINGS
 from provisiond.graph.synchronization import JobPatchRequest, ParseExpressionRequest
-from provisiond.mapping.flows import compile_schema
 from provisiond.services.errors import Forbidden, NotFound, ServiceError
 from provisiond.services.parse_expression import parse_expression
 
@@ -184,28 +181,15 @@ def _test(
 def _user_source(
     console: Console, view: JobView, schema: dict[str, Any], typed: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The source object a cycle of this job maps for the user picked by UPN or id: the
-    directory's user as the connector reads it (connectors/directory.py `user_source`), with the
-    attributes the engine computes (IsSoftDeleted, appRoleAssignments) by the engine's own
-    `enrich`, from the job's assignments, SyncAll and scoping filter. Also what to say about it."""
+    """The source object a cycle of this job maps for the user picked by UPN or id
+    (`SynchronizationService.mapped_user`), and what to say about it."""
     if not console.may(perm.USER_READ):
         raise Forbidden("This identity may not read users (User.Read.All), so it cannot test on one.")
     if not typed:
         raise ValueError("Pick a user to test on first (type a name or user principal name).")
     sync = console.services.synchronization
     user_id = str(console.services.directory.get_user(typed)["id"])
-    directory = DirectorySource(sync.db)
-    found = directory.users([user_id]).get(user_id)
-    if found is None:
-        raise NotFound.resource(typed)
-    secrets = sync.secrets(view.sp)
-    source, details = enrich_with(
-        compile_schema(schema).users,
-        directory.assignments(view.sp["id"]),
-        (secrets.get("SyncAll") or "").strip().lower() == "true",
-        USER,
-        found,
-    )
+    found, source, details = sync.mapped_user(view.sp, schema, user_id)
     tested_on = {
         "upn": found.get("userPrincipalName"),
         "display_name": found.get("displayName"),
