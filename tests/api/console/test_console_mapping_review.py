@@ -15,7 +15,7 @@ import pytest
 from tests.api.console.console_helpers import READ_ONLY, signed_in
 from tests.api.helpers import store_snapshot
 from tests.conftest import APPLICATION_ADMINISTRATOR, LiveServer, ScimTarget
-from tests.engine.helpers import Provisioned, provision
+from tests.engine.helpers import Provisioned, provision, wait_for
 
 from provisiond.services.preview import PreviewService
 
@@ -132,9 +132,14 @@ def test_a_background_preview_offers_apply_only_for_this_sessions_change(
     assert saved.status_code == 303, saved.text
     location = saved.headers["location"]
     assert "/previews/" in location and "sig=" in location
-    signed = client.get(location)
-    assert signed.status_code == 200
-    assert "Apply this change" in signed.text or "still running" in signed.text
+    # Still running at first or not, the page offers Apply once the preview is done.
+    signed = wait_for(
+        lambda: (
+            (page := client.get(location)).status_code == 200 and "still running" not in page.text and page
+        ),
+        what="the preview to finish",
+    )
+    assert "Apply this change" in signed.text
     forged = client.get(location.replace("Contoso", "Fabrikam"))
     assert forged.status_code == 200
     assert "Apply this change" not in forged.text and "not made in your session" in forged.text
