@@ -450,6 +450,7 @@ def live_members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[t
                     table.c.deleted_date_time.is_(None),
                 )
             )
+            .order_by(group_members.c.member_id)  # the same order on every backend
         )
         for row in conn.execute(query):
             out[row.group_id].append((row.member_id, kind))
