@@ -35,6 +35,7 @@ from provisiond.services.inbound import InboundService
 from provisiond.services.logs import LogService
 from provisiond.services.on_demand import OnDemandService
 from provisiond.services.preview import PreviewService
+from provisiond.services.relationships import RelationshipService
 from provisiond.services.synchronization import SynchronizationService
 from provisiond.store import synchronization as sync_repo
 from provisiond.store.db import Database, redacted
@@ -92,6 +93,7 @@ class DomainServices:
 
     directory: DirectoryService
     applications: ApplicationService
+    relationships: RelationshipService
     synchronization: SynchronizationService
     inbound: InboundService
     logs: LogService
@@ -120,6 +122,7 @@ def build_services(
     return DomainServices(
         directory=DirectoryService(db, clock, changed),
         applications=ApplicationService(db, clock, tenant_id, changed),
+        relationships=RelationshipService(db),
         synchronization=synchronization,
         inbound=InboundService(db, clock, changed),
         logs=LogService(db),

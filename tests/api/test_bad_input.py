@@ -183,8 +183,8 @@ def test_hostile_strings_are_stored_and_returned_verbatim(sqlite_server: LiveSer
 
 def test_unsupported_query_option_is_400_naming_it(sqlite_server: LiveServer) -> None:
     with sqlite_server.client() as client:
-        error = assert_graph_error(client.get("/users", params={"$expand": "manager"}), 400, "BadRequest")
-        assert "$expand" in error["message"]
+        error = assert_graph_error(client.get("/users", params={"$skip": "5"}), 400, "BadRequest")
+        assert "$skip" in error["message"]
         error = assert_graph_error(client.get("/users", params={"$orderby": "mail"}), 400, "BadRequest")
         assert "mail" in error["message"]
         error = assert_graph_error(client.get("/users", params={"$filter": "favourite eq 'x'"}), 400)

@@ -6,6 +6,7 @@ import contextlib
 import re
 import string
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from provisiond.graph.odata import (
     And,
     Comparison,
+    Expand,
     FilterableProperty,
     FilterNode,
     FilterOp,
@@ -32,6 +34,7 @@ from provisiond.graph.odata import (
     encode_skiptoken,
     evaluate,
     next_link,
+    parse_expand,
     parse_filter,
     parse_query_options,
 )
@@ -75,6 +78,45 @@ def error_of(text: str) -> str:
 def test_orderby_and_other_unsupported_options_are_rejected_naming_the_option(name: str) -> None:
     with pytest.raises(ODataError, match=rf"^Query option '\${name}' is not supported\.$"):
         options((f"${name}", "x"))
+
+
+EXPANDING = replace(USER, expandable={"manager": USER})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("manager", Expand("manager")),
+        (" MANAGER ", Expand("manager")),
+        ("manager()", Expand("manager")),
+        ("manager($select=ID, displayname)", Expand("manager", ["id", "displayName"])),
+        ("manager($SELECT=jobTitle)", Expand("manager", ["jobTitle"])),
+        ("manager($select=)", Expand("manager")),
+        ("", None),
+    ],
+)
+def test_expand_parses_one_navigation_property_and_a_nested_select(
+    text: str, expected: Expand | None
+) -> None:
+    assert parse_expand(text, EXPANDING) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("manager,manager", "maximum allowed is 1"),
+        ("manager($select=id,displayName),manager", "maximum allowed is 1"),
+        ("manager($filter=displayName eq 'a,b')", "'$filter' is not supported inside $expand"),
+        ("manager($select=id))", "unbalanced"),
+        ("manager($select='id)", "unbalanced"),
+        ("manager x", "Syntax error"),
+        ("jobTitle", "not a navigation property"),
+        ("boss", "Could not find a property named 'boss'"),
+    ],
+)
+def test_expand_errors_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(ODataError, match=re.escape(message)):
+        parse_expand(text, EXPANDING)
 
 
 def test_unsupported_option_without_dollar_is_still_rejected() -> None:

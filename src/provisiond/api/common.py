@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from provisiond.api.errors import GraphError, bad_request
+from provisiond.api.relationships import context_suffix, expansions
 from provisiond.graph.odata import (
     And,
+    Expand,
     ODataError,
     QueryOptions,
     ResourceQuerySpec,
@@ -27,6 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 
 JSON_TYPES = ("application/json", "application/scim+json", "text/json")
 DEFAULT_PAGE_SIZE = 100
+EXPAND_PAGE_SIZE = 100
 
 
 def api_version(request: Request) -> str:
@@ -148,7 +151,11 @@ def list_query(request: Request, spec: ResourceQuerySpec) -> ListQuery:
                 after = key[0]
     except ODataError as exc:
         raise bad_request(str(exc)) from None
-    return ListQuery(options, after, options.top or DEFAULT_PAGE_SIZE, after_key)
+    limit = options.top or DEFAULT_PAGE_SIZE
+    if options.expand is not None:
+        # Graph pages directory objects by at most 100 when expanding, whatever $top asks.
+        limit = min(limit, EXPAND_PAGE_SIZE)
+    return ListQuery(options, after, limit, after_key)
 
 
 def collection(
@@ -162,15 +169,25 @@ def collection(
     next_after: str | None = None,
     next_key: list[Any] | None = None,
     count: int | None = None,
+    kind: str | None = None,
 ) -> JSONResponse:
-    """A collection page; `next_after` (an id) or `next_key` (any keyset key) makes the nextLink."""
+    """A collection page; `next_after` (an id) or `next_key` (any keyset key) makes the nextLink.
+    `kind` names the directory object type of the items, for `$expand`."""
     options = options or (query.options if query else None)
     select = options.select if options else None
+    expand = _checked_expand(options, kind)
     if next_after is not None:
         next_key = [next_after]
+    ids = [item["id"] for item in items] if expand is not None else []
     if spec is not None:
         items = [apply_select(item, select, spec) for item in items]
-    fragment = context + (_select_suffix(select) if select else "")
+    if kind is not None and expand is not None:
+        related = expansions(request, kind, ids, expand)
+        items = [
+            _with_expansion(item, expand.prop, related.get(i, _ABSENT))
+            for i, item in zip(ids, items, strict=True)
+        ]
+    fragment = context + context_suffix(select, expand)
     body: dict[str, Any] = {"@odata.context": odata_context(request, fragment)}
     if count is not None:
         body["@odata.count"] = count
@@ -184,14 +201,31 @@ def collection(
     return JSONResponse(body)
 
 
+_ABSENT = object()
+
+
+def _checked_expand(options: QueryOptions | None, kind: str | None) -> Expand | None:
+    """The `$expand` to apply; a route that cannot expand refuses it rather than ignore it."""
+    expand = options.expand if options else None
+    if expand is not None and kind is None:
+        raise bad_request("Query option '$expand' is not supported.")
+    return expand
+
+
+def _with_expansion(item: dict[str, Any], prop: str, value: Any) -> dict[str, Any]:
+    """The item with the expanded property after its other properties; a missing manager is
+    left out rather than shown as null, as Graph does."""
+    return item if value is _ABSENT else {**item, prop: value}
+
+
 def entity(request: Request, item: dict[str, Any], *, context: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"@odata.context": odata_context(request, context), **item}, status_code=status)
 
 
 def selected_entity(
-    request: Request, item: dict[str, Any], *, context: str, spec: ResourceQuerySpec
+    request: Request, item: dict[str, Any], *, context: str, spec: ResourceQuerySpec, kind: str | None = None
 ) -> JSONResponse:
-    """A single entity honouring `$select` (the only option Graph applies to one entity here)."""
+    """A single entity honouring `$select` and, for a directory object of `kind`, `$expand`."""
     try:
         options = parse_query_options(list(request.query_params.multi_items()), resource=spec)
     except ODataError as exc:
@@ -200,9 +234,13 @@ def selected_entity(
         raise bad_request(
             "Query options $filter, $top and $skiptoken apply to collections, not to a single entity."
         )
+    expand = _checked_expand(options, kind)
     shaped = apply_select(item, options.select, spec)
-    if options.select:
-        suffix = _select_suffix(options.select)
+    if kind is not None and expand is not None:
+        related = expansions(request, kind, [item["id"]], expand)
+        shaped = _with_expansion(shaped, expand.prop, related.get(item["id"], _ABSENT))
+    suffix = context_suffix(options.select, expand)
+    if suffix:
         context = (
             context.replace("/$entity", suffix + "/$entity")
             if context.endswith("/$entity")
@@ -213,7 +251,3 @@ def selected_entity(
 
 def no_content() -> Response:
     return Response(status_code=204)
-
-
-def _select_suffix(select: list[str] | None) -> str:
-    return "(" + ",".join(select or []) + ")"

@@ -7,6 +7,7 @@ for a few, in); a property not listed here gets a 400 naming it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from provisiond.graph.directory import USER_DEFAULT_SELECT, Application, Group, ServicePrincipal, User
 from provisiond.graph.odata import FilterableProperty, FilterOp, ResourceQuerySpec
@@ -199,3 +200,26 @@ ASSIGNMENT = ResourceQuerySpec(
 DIRECTORY_OBJECT = ResourceQuerySpec(
     type_name="microsoft.graph.directoryObject", properties=["id", "displayName"], filterable={}
 )
+
+
+def _related(*specs: ResourceQuerySpec) -> ResourceQuerySpec:
+    """What a nested `$select` may name on a relationship that holds several types (group
+    members are users and groups): any property of one of them; each object returns those its
+    own type has."""
+    names: dict[str, str] = {}
+    for spec in specs:
+        for name in spec.properties:
+            names.setdefault(name.lower(), name)
+    return ResourceQuerySpec(
+        type_name="microsoft.graph.directoryObject", properties=list(names.values()), filterable={}
+    )
+
+
+# `$expand` on directory objects: one relationship per request, nested `$select` only
+# (`provisiond.graph.odata.parse_expand`).
+OWNERS = _related(USER, SERVICE_PRINCIPAL)
+USER = replace(USER, expandable={"manager": USER})
+USER_V1 = replace(USER_V1, expandable={"manager": USER})
+GROUP = replace(GROUP, expandable={"members": _related(USER, GROUP), "owners": OWNERS})
+APPLICATION = replace(APPLICATION, expandable={"owners": OWNERS})
+SERVICE_PRINCIPAL = replace(SERVICE_PRINCIPAL, expandable={"owners": OWNERS, "appRoleAssignedTo": ASSIGNMENT})

@@ -112,6 +112,9 @@ class ResourceQuerySpec:
     orderable: Sequence[str] = ()
     # The properties `$search` tokens may name; a resource with none refuses `$search`.
     searchable: Sequence[str] = ()
+    # Navigation properties `$expand` may name, each with the spec its nested `$select` is
+    # checked against; a resource with none refuses `$expand`.
+    expandable: Mapping[str, ResourceQuerySpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_top < 1:
@@ -523,8 +526,10 @@ def parse_filter(text: str, spec: ResourceQuerySpec) -> FilterNode:
 
 # --- system query options --------------------------------------------------------------------
 
-_SUPPORTED_OPTIONS = frozenset({"top", "skiptoken", "select", "filter", "count", "orderby", "search"})
-_UNSUPPORTED_OPTIONS = frozenset({"expand", "skip", "format", "apply", "compute", "levels"})
+_SUPPORTED_OPTIONS = frozenset(
+    {"top", "skiptoken", "select", "filter", "count", "orderby", "search", "expand"}
+)
+_UNSUPPORTED_OPTIONS = frozenset({"skip", "format", "apply", "compute", "levels"})
 _ORDERBY_ITEM = re.compile(r"\s*([A-Za-z_][\w/]*)(?:\s+(asc|desc))?\s*", re.IGNORECASE | re.ASCII)
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -540,6 +545,15 @@ class QueryOptions:
     count: bool = False
     orderby: OrderBy | None = None
     search: FilterNode | None = None
+    expand: Expand | None = None
+
+
+@dataclass(frozen=True)
+class Expand:
+    """`$expand=prop` or `$expand=prop($select=a,b)`: one navigation property, canonical name."""
+
+    prop: str
+    select: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -563,7 +577,91 @@ def parse_query_options(
         count=_parse_count(raw["count"]) if "count" in raw else False,
         orderby=_parse_orderby(raw["orderby"], resource) if "orderby" in raw else None,
         search=parse_search(raw["search"], resource) if "search" in raw else None,
+        expand=parse_expand(raw["expand"], resource) if "expand" in raw else None,
     )
+
+
+_EXPAND_ITEM = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*", re.ASCII | re.DOTALL)
+
+
+def parse_expand(text: str, spec: ResourceQuerySpec) -> Expand | None:
+    """One navigation property, optionally with a nested `$select`, as Graph's directory allows.
+
+    Graph expands a single relationship per request on directory objects ("The result of
+    parsing $expand contained at least 2 items, but the maximum allowed is 1") and accepts no
+    nested option but `$select`; an empty `$expand` means none.
+    """
+    if not spec.expandable:
+        raise ODataError("Query option '$expand' is not supported.")
+    if not text.strip():
+        return None
+    items = _split_top_level(text, ",")
+    if items is None:
+        raise ODataError(f"Syntax error: invalid $expand value '{text}': unbalanced parentheses.")
+    if len(items) > 1:
+        raise ODataError(
+            "The result of parsing $expand contained at least 2 items, but the maximum allowed is 1."
+        )
+    if items[0].strip() == "*":
+        raise ODataError("Query option '$expand=*' is not supported; name the relationship to expand.")
+    match = _EXPAND_ITEM.fullmatch(items[0])
+    if match is None:
+        raise ODataError(f"Syntax error: invalid $expand value '{text}'.")
+    prop = _resolve_navigation(match.group(1), spec)
+    target = spec.expandable[prop]
+    select = None
+    nested = match.group(2)
+    if nested is not None and nested.strip():
+        for option in _split_top_level(nested, ";") or [nested]:
+            key, eq, value = option.partition("=")
+            name = key.strip().lower().removeprefix("$")
+            if not eq or not key.strip().startswith("$"):
+                raise ODataError(
+                    f"Syntax error: invalid $expand value '{text}': expected $select=... inside."
+                )
+            if name != "select":
+                raise ODataError(f"Query option '${name}' is not supported inside $expand; only $select is.")
+            if select is not None:
+                raise ODataError(
+                    "Query option '$select' was specified more than once, but it must be specified at most once."
+                )
+            select = _parse_select(value, target) or None
+    return Expand(prop, select)
+
+
+def _resolve_navigation(name: str, spec: ResourceQuerySpec) -> str:
+    canonical = {p.lower(): p for p in spec.expandable}.get(name.lower())
+    if canonical is not None:
+        return canonical
+    if name.lower() in {p.lower() for p in spec.properties}:
+        raise ODataError(
+            f"Property '{name}' on type '{spec.type_name}' is not a navigation property or complex "
+            "property. Only navigation properties can be expanded."
+        )
+    raise ODataError(f"Could not find a property named '{name}' on type '{spec.type_name}'.")
+
+
+def _split_top_level(text: str, separator: str) -> list[str] | None:
+    """`text` split on `separator` outside parentheses and quotes; None when they do not balance."""
+    parts, depth, start, quoted = [], 0, 0, False
+    for index, char in enumerate(text):
+        if char == "'":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    if depth or quoted:
+        return None
+    parts.append(text[start:])
+    return parts
 
 
 # Word separators of `$search` (Graph tokenizes on spaces, casing and punctuation).

@@ -173,16 +173,6 @@ class ApplicationService(WritingService):
 
     # Owners
 
-    def owners(self, object_id: str) -> list[Record]:
-        with self.db.read() as conn:
-            self._owned_object(conn, object_id)
-            rows = repo.owner_rows(conn, object_id)
-            names = repo.display_names(conn, [r["owner_id"] for r in rows])
-            return [
-                {"id": r["owner_id"], "kind": r["owner_type"], "display_name": names.get(r["owner_id"])}
-                for r in rows
-            ]
-
     def add_owner(self, object_id: str, owner_id: str) -> None:
         with self._write() as conn:
             self._owned_object(conn, object_id)
@@ -235,7 +225,7 @@ class ApplicationService(WritingService):
             more = len(rows) > limit
             rows = rows[:limit]
             names = repo.display_names(conn, [r["principal_id"] for r in rows])
-            out = [_assignment_view(r, names.get(r["principal_id"]), sp["display_name"]) for r in rows]
+            out = [assignment_view(r, names.get(r["principal_id"]), sp["display_name"]) for r in rows]
         return Page(out, rows[-1]["id"] if more else None)
 
     def assign(self, sp_id: str, body: AppRoleAssignmentCreate) -> Record:
@@ -270,7 +260,7 @@ class ApplicationService(WritingService):
             repo.insert(conn, app_role_assignments, record)
             self._changed(conn, "appRoleAssignment", body.principal_id, "assigned", related_id=sp["id"])
             name = repo.display_names(conn, [body.principal_id]).get(body.principal_id)
-            return _assignment_view(record, name, sp["display_name"])
+            return assignment_view(record, name, sp["display_name"])
 
     def unassign(self, sp_id: str, assignment_id: str) -> None:
         with self._write() as conn:
@@ -358,7 +348,7 @@ def _assignment_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes[:8]).decode().rstrip("=")
 
 
-def _assignment_view(record: Record, principal_name: str | None, resource_name: str | None) -> Record:
+def assignment_view(record: Record, principal_name: str | None, resource_name: str | None) -> Record:
     return {
         **record,
         "principal_display_name": principal_name,

@@ -243,6 +243,30 @@ def member_rows(
     return [dict(r) for r in rows]
 
 
+def first_live_members(conn: Connection, group_id: str, limit: int) -> list[tuple[str, str]]:
+    """The first `limit` live members of a group as (id, type), in member-id order: what an
+    expanded `members` shows. One index range per group, however large the group is."""
+    query = (
+        select(group_members.c.member_id, group_members.c.member_type)
+        .where(and_(group_members.c.group_id == group_id, _is_live(group_members.c.member_id)))
+        .order_by(group_members.c.member_id)
+        .limit(limit)
+    )
+    return [(row.member_id, row.member_type) for row in conn.execute(query)]
+
+
+def _is_live(object_id: Any) -> Any:
+    """Whether the id names a live user, group or service principal (a correlated EXISTS)."""
+    return or_(
+        *(
+            select(table.c.id)
+            .where(and_(table.c.id == object_id, table.c.deleted_date_time.is_(None)))
+            .exists()
+            for table in (users, groups, service_principals)
+        )
+    )
+
+
 def memberships_of(conn: Connection, member_id: str) -> list[str]:
     return list(
         conn.execute(select(group_members.c.group_id).where(group_members.c.member_id == member_id)).scalars()
@@ -278,9 +302,16 @@ def remove_owner(conn: Connection, object_id: str, owner_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def owner_rows(conn: Connection, object_id: str) -> list[Record]:
-    rows = conn.execute(select(owners).where(owners.c.object_id == object_id).order_by(owners.c.owner_id))
-    return [dict(r) for r in rows.mappings()]
+def live_owners(conn: Connection, object_id: str, limit: int | None = None) -> list[tuple[str, str]]:
+    """Owners of an object that are live (not soft-deleted) as (id, type), in owner-id order."""
+    query = (
+        select(owners.c.owner_id, owners.c.owner_type)
+        .where(and_(owners.c.object_id == object_id, _is_live(owners.c.owner_id)))
+        .order_by(owners.c.owner_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row.owner_id, row.owner_type) for row in conn.execute(query)]
 
 
 def is_owned_by_any(conn: Connection, object_ids: Sequence[str], owner_ids: Sequence[str]) -> bool:

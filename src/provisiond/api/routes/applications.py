@@ -1,5 +1,5 @@
-"""Applications, service principals, the custom SCIM application template, owners and app role
-assignments."""
+"""Applications, service principals, the custom SCIM application template, owners (of
+applications, service principals and groups) and app role assignments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from provisiond.api import permissions as perm
 from provisiond.api import resources
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import (
+    api_version,
     check_orderby,
     collection,
     entity,
@@ -23,32 +24,17 @@ from provisiond.api.common import (
     selected_entity,
 )
 from provisiond.api.context import services
+from provisiond.api.relationships import related_wire
+from provisiond.api.wire import application_wire, assignment_wire, service_principal_wire
 from provisiond.graph.directory import (
-    Application,
     ApplicationCreate,
-    AppRoleAssignment,
     AppRoleAssignmentCreate,
     InstantiateRequest,
     ReferenceRequest,
-    ServicePrincipal,
     ServicePrincipalCreate,
 )
 
 router = APIRouter()
-
-OWNER_TYPES = {"user": "#microsoft.graph.user", "servicePrincipal": "#microsoft.graph.servicePrincipal"}
-
-
-def application_wire(record: dict[str, Any]) -> dict[str, Any]:
-    wire = Application.model_validate(record).to_wire()
-    wire.pop("deletedDateTime", None)
-    return wire
-
-
-def service_principal_wire(record: dict[str, Any]) -> dict[str, Any]:
-    wire = ServicePrincipal.model_validate(record).to_wire()
-    wire.pop("deletedDateTime", None)
-    return wire
 
 
 def caller_as_owner(request: Request, caller: Principal) -> tuple[str, str] | None:
@@ -108,7 +94,11 @@ def get_application(
     perm.check(caller, perm.APP_READ, owns_target=lambda: owns(request, caller, object_id))
     app = services(request).applications.get_application(object_id)
     return selected_entity(
-        request, application_wire(app), context="applications/$entity", spec=resources.APPLICATION
+        request,
+        application_wire(app),
+        context="applications/$entity",
+        spec=resources.APPLICATION,
+        kind="application",
     )
 
 
@@ -153,6 +143,7 @@ def get_service_principal(
         service_principal_wire(sp),
         context="servicePrincipals/$entity",
         spec=resources.SERVICE_PRINCIPAL,
+        kind="servicePrincipal",
     )
 
 
@@ -169,15 +160,40 @@ def delete_service_principal(
 
 
 @router.get("/applications/{object_id}/owners")
-@router.get("/servicePrincipals/{object_id}/owners")
-def list_owners(object_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+def list_application_owners(
+    object_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
     perm.check(caller, perm.APP_READ, owns_target=lambda: owns(request, caller, object_id))
-    owners = services(request).applications.owners(object_id)
-    items = [
-        {"@odata.type": OWNER_TYPES[o["kind"]], "id": o["id"], "displayName": o["display_name"]}
-        for o in owners
-    ]
-    return collection(request, items, context="directoryObjects")
+    return _owners(request, "application", object_id)
+
+
+@router.get("/servicePrincipals/{object_id}/owners")
+def list_service_principal_owners(
+    object_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.APP_READ, owns_target=lambda: owns(request, caller, object_id))
+    return _owners(request, "servicePrincipal", object_id)
+
+
+@router.get("/groups/{object_id}/owners")
+def list_group_owners(
+    object_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    return _owners(request, "group", object_id)
+
+
+def _owners(request: Request, kind: str, object_id: str) -> JSONResponse:
+    """Live owners in id order, paged by `$top` and `$skiptoken`."""
+    query = list_query(request, resources.OWNERS)
+    owners = services(request).relationships.owners(kind, object_id)
+    if query.after is not None:
+        owners = [(k, r) for k, r in owners if r["id"] > query.after]
+    page = owners[: query.limit]
+    beta = api_version(request) == "beta"
+    items = [related_wire(k, r, query.options.select, beta=beta) for k, r in page]
+    next_after = page[-1][1]["id"] if len(owners) > query.limit else None
+    return collection(request, items, context="directoryObjects", query=query, next_after=next_after)
 
 
 @router.post("/applications/{object_id}/owners/$ref")
@@ -214,7 +230,7 @@ def list_assignments(sp_id: str, request: Request, caller: Principal = Depends(a
     perm.check(caller, perm.ASSIGNMENT_READ, owns_target=lambda: owns(request, caller, sp_id))
     query = list_query(request, resources.ASSIGNMENT)
     page = services(request).applications.assignments(sp_id, query.after, query.limit)
-    items = [AppRoleAssignment.model_validate(r).to_wire() for r in page.records]
+    items = [assignment_wire(r) for r in page.records]
     return collection(
         request,
         items,
@@ -236,7 +252,7 @@ def assign(
     record = services(request).applications.assign(sp_id, body)
     return entity(
         request,
-        AppRoleAssignment.model_validate(record).to_wire(),
+        assignment_wire(record),
         context=f"servicePrincipals('{sp_id}')/appRoleAssignedTo/$entity",
         status=201,
     )
@@ -272,4 +288,5 @@ def _list(request: Request, kind: str, spec: Any, wire: Any) -> JSONResponse:
         next_after=page.next_after,
         next_key=page.next_key,
         count=page.count,
+        kind=kind,
     )

@@ -22,8 +22,7 @@ from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import DEFAULT_PAGE_SIZE, api_version, odata_context
 from provisiond.api.context import services
 from provisiond.api.errors import bad_request
-from provisiond.api.routes.applications import service_principal_wire
-from provisiond.api.routes.directory import group_wire, user_wire
+from provisiond.api.wire import group_wire, service_principal_wire, user_wire
 from provisiond.graph.odata import ODataError, ResourceQuerySpec, apply_select, parse_query_options
 from provisiond.services.delta import DeltaItem, DeltaService, Position, decode_token, encode_token
 
@@ -79,8 +78,8 @@ def _delta(
         options = parse_query_options(others, resource=spec)
     except ODataError as exc:
         raise bad_request(str(exc)) from None
-    if options.filter is not None or options.count or options.orderby is not None:
-        raise bad_request("Query options $filter, $count and $orderby are not supported on delta.")
+    if options.filter is not None or options.count or options.orderby is not None or options.expand:
+        raise bad_request("Query options $filter, $count, $orderby and $expand are not supported on delta.")
     page_size = _page_size(request, options.top)
     if "skiptoken" in tokens:
         position = service.resume(decode_token(tokens["skiptoken"], kind=kind, delta=False))

@@ -24,34 +24,17 @@ from provisiond.api.common import (
     selected_entity,
 )
 from provisiond.api.context import services
+from provisiond.api.wire import ODATA_TYPES, directory_object_wire, group_wire, user_wire
 from provisiond.graph.directory import (
-    Group,
     GroupCreate,
     GroupUpdate,
     ReferenceRequest,
-    User,
     UserCreate,
     UserUpdate,
 )
 from provisiond.graph.odata import ResourceQuerySpec
 
 router = APIRouter()
-
-KIND_TYPES = {"user": "#microsoft.graph.user", "group": "#microsoft.graph.group"}
-
-
-def user_wire(record: dict[str, Any]) -> dict[str, Any]:
-    return _without_live_deleted(User.model_validate(record).to_wire())
-
-
-def group_wire(record: dict[str, Any]) -> dict[str, Any]:
-    return _without_live_deleted(Group.model_validate(record).to_wire())
-
-
-def _without_live_deleted(wire: dict[str, Any]) -> dict[str, Any]:
-    if wire.get("deletedDateTime") is None:
-        wire.pop("deletedDateTime", None)
-    return wire
 
 
 def _user_spec(request: Request) -> ResourceQuerySpec:
@@ -90,6 +73,7 @@ def _list(
         next_after=page.next_after,
         next_key=page.next_key,
         count=page.count,
+        kind=kind,
     )
 
 
@@ -119,7 +103,9 @@ def create_user(
 def get_user(key: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
     perm.check(caller, perm.USER_READ)
     record = services(request).directory.get_user(key)
-    return selected_entity(request, user_wire(record), context="users/$entity", spec=_user_spec(request))
+    return selected_entity(
+        request, user_wire(record), context="users/$entity", spec=_user_spec(request), kind="user"
+    )
 
 
 @router.patch("/users/{key}")
@@ -145,7 +131,7 @@ def get_manager(key: str, request: Request, caller: Principal = Depends(authenti
     manager = services(request).directory.get_manager(key)
     return entity(
         request,
-        {"@odata.type": "#microsoft.graph.user", **user_wire(manager)},
+        directory_object_wire("user", manager),
         context="directoryObjects/$entity",
     )
 
@@ -198,7 +184,9 @@ def create_group(
 def get_group(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
     perm.check(caller, perm.GROUP_READ)
     record = services(request).directory.get_group(group_id)
-    return selected_entity(request, group_wire(record), context="groups/$entity", spec=resources.GROUP)
+    return selected_entity(
+        request, group_wire(record), context="groups/$entity", spec=resources.GROUP, kind="group"
+    )
 
 
 @router.patch("/groups/{group_id}")
@@ -302,11 +290,10 @@ def _deleted_list(request: Request, caller: Principal, kind: str) -> JSONRespons
     page = services(request).directory.list_objects(kind, None, query.after, query.limit, deleted=True)
     items = [_directory_object({"kind": kind, **r}) for r in page.records]
     return collection(
-        request, items, context=f"directory/deletedItems/{KIND_TYPES[kind][1:]}", next_after=page.next_after
+        request, items, context=f"directory/deletedItems/{ODATA_TYPES[kind][1:]}", next_after=page.next_after
     )
 
 
 def _directory_object(record: dict[str, Any]) -> dict[str, Any]:
     kind = record.pop("kind")
-    wire = user_wire(record) if kind == "user" else group_wire(record)
-    return {"@odata.type": KIND_TYPES[kind], **wire}
+    return directory_object_wire(kind, record)
