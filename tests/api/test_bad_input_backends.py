@@ -414,6 +414,47 @@ CASES = [
         json={"appId": str(uuid.uuid4()), "tags": ["t"] * 101},
         says="tags",
     ),
+    # service principal and application updates
+    Case("deep-sp-patch", "PATCH", "/servicePrincipals/{sp}", content=DEEP, says=JSON_DEPTH),
+    Case(
+        "null-sp-enabled",
+        "PATCH",
+        "/servicePrincipals/{sp}",
+        json={"accountEnabled": None},
+        says="accountEnabled",
+    ),
+    Case(
+        "string-sp-assignment-required",
+        "PATCH",
+        "/servicePrincipals/{sp}",
+        json={"appRoleAssignmentRequired": "yes"},
+        says="appRoleAssignmentRequired",
+    ),
+    Case("sp-tags-not-a-list", "PATCH", "/servicePrincipals/{sp}", json={"tags": "HR"}, says="tags"),
+    Case("sp-unknown-property", "PATCH", "/servicePrincipals/{sp}", json={"appId": "x"}, says="'appId'"),
+    Case("null-app-name", "PATCH", "/applications/{app}", json={"displayName": None}, says="displayName"),
+    Case(
+        "long-app-patch-name",
+        "PATCH",
+        "/applications/{app}",
+        json={"displayName": "a" * 257},
+        says="displayName",
+    ),
+    Case(
+        "nul-app-description",
+        "PATCH",
+        "/applications/{app}",
+        json={"description": "\x00"},
+        says="description",
+    ),
+    Case(
+        "app-patch-not-found",
+        "PATCH",
+        "/applications/00000000-0000-0000-0000-000000000009",
+        json={"description": "x"},
+        status=404,
+        code="Request_ResourceNotFound",
+    ),
     # tokens for another tenant, or for none
     Case(
         "foreign-tenant",
@@ -465,6 +506,7 @@ def world(live_server: LiveServer) -> World:
         "deleted": gone["id"],
         "group": group["id"],
         "sp": sp_id,
+        "app": app["application"]["id"],
         "job": job["id"],
         "inbound": inbound["id"],
     }

@@ -53,7 +53,11 @@ def test_the_javascript_clients_run_a_runbook_over_https(node_modules: Path, tmp
         job = client.post(
             f"/servicePrincipals/{sp['id']}/synchronization/jobs", json={"templateId": "scim"}
         ).json()
-        make_user(client, "nodeuser")
+        owner = make_user(client, "nodeuser")
+        ref = {"@odata.id": f"{server.base}/v1.0/directoryObjects/{owner['id']}"}
+        assert client.post(f"/servicePrincipals/{sp['id']}/owners/$ref", json=ref).status_code == 204
+        tagged = client.patch(f"/servicePrincipals/{sp['id']}", json={"tags": ["node-runbook"]})
+        assert tagged.status_code == 204, tagged.text
         client.close()  # a kept-alive connection would hold up the server's graceful stop
         run = subprocess.run(
             ["node", "runbook.mjs"],
@@ -78,3 +82,7 @@ def test_the_javascript_clients_run_a_runbook_over_https(node_modules: Path, tmp
     assert steps["restart"] is None  # 204, no body, as documented
     assert steps["jobsByAppId"] == [job["id"]]
     assert steps["kiotaUsers"] == ["nodeuser@contoso.example"]
+    assert steps["expandOwners"] == [["#microsoft.graph.user", owner["id"]]]
+    assert steps["tagsAny"] == [sp["id"]]
+    assert steps["search"] == ["nodeuser@contoso.example"]
+    assert steps["logsQuery"] == 0  # no cycle has run: the query is accepted and answers empty

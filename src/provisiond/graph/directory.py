@@ -308,6 +308,22 @@ class ServicePrincipalCreate(InputModel):
     tags: Texts100x256 | None = None
 
 
+class ServicePrincipalUpdate(InputModel):
+    """`PATCH /servicePrincipals/{id}`: what an administrator changes on an enterprise app."""
+
+    display_name: Text256 | None = None
+    account_enabled: StrictBool | None = None
+    app_role_assignment_required: StrictBool | None = None
+    tags: Texts100x256 | None = None
+
+
+class ApplicationUpdate(InputModel):
+    """`PATCH /applications/{id}`."""
+
+    display_name: Text256 | None = None
+    description: Text1024 | None = None
+
+
 class ServicePrincipal(WireModel):
     id: str
     app_id: str

@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from provisiond.clock import Clock
+from provisiond.graph.base import camel_name
 from provisiond.graph.directory import (
     ApplicationCreate,
+    ApplicationUpdate,
     AppRoleAssignmentCreate,
     InstantiateRequest,
     ServicePrincipalCreate,
+    ServicePrincipalUpdate,
 )
 from provisiond.graph.odata import FilterNode, OrderBy
 from provisiond.services.directory import Page, new_id, ordered_page
@@ -100,6 +103,26 @@ class ApplicationService(WritingService):
             if owner is not None:
                 repo.add_owner(conn, sp["id"], *owner)
             return sp
+
+    def update_application(self, object_id: str, body: ApplicationUpdate) -> None:
+        values = body.changes()
+        _no_null(values, "display_name")
+        with self._write() as conn:
+            _must(repo.get(conn, applications, object_id, for_update=True), object_id)
+            repo.update_fields(conn, applications, object_id, values)
+            self._changed(conn, "application", object_id, "updated")
+
+    def update_service_principal(self, object_id: str, body: ServicePrincipalUpdate) -> None:
+        """A change here wakes the service principal's jobs (`provisiond.engine.wakeups`): turning
+        on appRoleAssignmentRequired changes who is in scope."""
+        values = body.changes()
+        _no_null(values, "display_name", "account_enabled", "app_role_assignment_required")
+        if "tags" in values and values["tags"] is None:
+            values["tags"] = []
+        with self._write() as conn:
+            _must(repo.get(conn, service_principals, object_id, for_update=True), object_id)
+            repo.update_fields(conn, service_principals, object_id, values)
+            self._changed(conn, "servicePrincipal", object_id, "updated")
 
     def get_application(self, object_id: str) -> Record:
         with self.db.read() as conn:
@@ -335,6 +358,12 @@ class ApplicationService(WritingService):
     def _owned_object(conn: Connection, object_id: str) -> Record:
         record = repo.get(conn, service_principals, object_id) or repo.get(conn, applications, object_id)
         return _must(record, object_id)
+
+
+def _no_null(values: Record, *required: str) -> None:
+    for name in required:
+        if name in values and values[name] is None:
+            raise BadRequest(f"Invalid value for property '{camel_name(name)}': null is not allowed.")
 
 
 def _must(record: Record | None, object_id: str) -> Record:

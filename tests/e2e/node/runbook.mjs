@@ -26,6 +26,23 @@ const restarted = await client
 step("restart", restarted ?? null);
 const jobsByAppId = await client.api(`/servicePrincipals(appId='${APP_ID}')/synchronization/jobs`).get();
 step("jobsByAppId", jobsByAppId.value.map((j) => j.id));
+// The rest of the calls the runbook found failing (issue 10's "Why"), through graph-client.
+const owned = await client.api(`/servicePrincipals(appId='${APP_ID}')`).expand("owners").get();
+step("expandOwners", owned.owners.map((o) => [o["@odata.type"], o.id]));
+const tagged = await client.api("/servicePrincipals").filter("tags/any(t:t eq 'node-runbook')").get();
+step("tagsAny", tagged.value.map((s) => s.id));
+const searched = await client
+  .api("/users")
+  .header("ConsistencyLevel", "eventual")
+  .search('"displayName:nodeuser"')
+  .get();
+step("search", searched.value.map((u) => u.userPrincipalName));
+const logs = await client
+  .api("/auditLogs/provisioning")
+  .orderby("activityDateTime desc")
+  .filter("contains(jobId,'scim') and activityDateTime ge 2020-01-01")
+  .get();
+step("logsQuery", logs.value.length);
 
 const tokens = {
   getAuthorizationToken: async () => TOKEN,

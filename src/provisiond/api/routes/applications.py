@@ -28,10 +28,12 @@ from provisiond.api.relationships import related_wire
 from provisiond.api.wire import application_wire, assignment_wire, service_principal_wire
 from provisiond.graph.directory import (
     ApplicationCreate,
+    ApplicationUpdate,
     AppRoleAssignmentCreate,
     InstantiateRequest,
     ReferenceRequest,
     ServicePrincipalCreate,
+    ServicePrincipalUpdate,
 )
 
 router = APIRouter()
@@ -102,6 +104,19 @@ def get_application(
     )
 
 
+@router.patch("/applications/{object_id}")
+def update_application(
+    object_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
+) -> Response:
+    perm.check(caller, perm.APP_WRITE, owns_target=lambda: owns(request, caller, object_id))
+    body = parse_model(ApplicationUpdate, json_object(request, raw), type_name="microsoft.graph.application")
+    services(request).applications.update_application(object_id, body)
+    return no_content()
+
+
 @router.delete("/applications/{object_id}")
 def delete_application(
     object_id: str, request: Request, caller: Principal = Depends(authenticate)
@@ -145,6 +160,21 @@ def get_service_principal(
         spec=resources.SERVICE_PRINCIPAL,
         kind="servicePrincipal",
     )
+
+
+@router.patch("/servicePrincipals/{object_id}")
+def update_service_principal(
+    object_id: str,
+    request: Request,
+    caller: Principal = Depends(authenticate),
+    raw: bytes = Depends(read_body),
+) -> Response:
+    perm.check(caller, perm.APP_WRITE, owns_target=lambda: owns(request, caller, object_id))
+    body = parse_model(
+        ServicePrincipalUpdate, json_object(request, raw), type_name="microsoft.graph.servicePrincipal"
+    )
+    services(request).applications.update_service_principal(object_id, body)
+    return no_content()
 
 
 @router.delete("/servicePrincipals/{object_id}")
