@@ -4,7 +4,8 @@
 
 Writes `--entries` provisioningObjectSummary rows in bulk through the store's table (as the
 engine's `logs_insert` writes them; 20 jobs on 4 service principals, 500 cycles, a million
-distinct users' display names, one in 50 a failure), then for each query measures `--runs`
+distinct users' display names, one in 50 a failure, one in 1,000 provisioned on demand by one
+of 10 administrators), then for each query measures `--runs`
 requests `GET /v1.0/auditLogs/provisioning?$filter=...&$top=50&$orderby=...` (after one warm-up)
 and, as the floor, the same repository SQL (`store.provisioning_logs.page`, the very statement
 the API runs, with the parsed filter) executed directly on the database; plus a bare
@@ -66,6 +67,12 @@ def seed(db: Any, entries: int) -> dict[str, Any]:
         for n in range(entries):
             job = n % JOBS
             failed = n % 50 == 0
+            # One entry in 1,000 is provision on demand by one of 10 administrators.
+            initiator = (
+                (str(uuid.UUID(int=n % 10 + 1)), f"Admin {n % 10}", "user")
+                if n % 1000 == 0
+                else ("", "Azure AD Provisioning Service", "system")
+            )
             yield {
                 "id": str(uuid.UUID(int=n + 1)),
                 "job_id": jobs[job],
@@ -87,6 +94,9 @@ def seed(db: Any, entries: int) -> dict[str, Any]:
                 "target_display_name": f"user{n}@contoso.example",
                 "steps": STEPS,
                 "modified_properties": [PropertyChange("title", None, "Engineer")],
+                "initiated_by_id": initiator[0],
+                "initiated_by_display_name": initiator[1],
+                "initiated_by_type": initiator[2],
             }
 
     began = time.perf_counter()
@@ -135,6 +145,7 @@ def main() -> None:
                 f"sourceIdentity/displayName eq 'user{args.entries // 3}@contoso.example'",
                 "activityDateTime desc",
             ),
+            "initiatedBy/displayName eq": ("initiatedBy/displayName eq 'Admin 3'", "activityDateTime desc"),
             "contains(sourceIdentity/displayName)": (
                 "contains(sourceIdentity/displayName,'99999@')",
                 "activityDateTime desc",

@@ -125,7 +125,7 @@ def build_services(
         relationships=RelationshipService(db),
         synchronization=synchronization,
         inbound=InboundService(db, clock, changed),
-        logs=LogService(db),
+        logs=LogService(db, tenant_id),
         on_demand=OnDemandService(synchronization, outbound=outbound),
         preview=PreviewService(synchronization, outbound=outbound),
         discovery=DiscoveryService(synchronization, outbound=outbound),

@@ -214,7 +214,10 @@ def test_groups_first_round_lists_members_then_members_delta(live_server: LiveSe
             {"@odata.type": "#microsoft.graph.user", "id": u3},
         ]
         assert second[g2]["description"] == "Operations"
-        assert "members@delta" not in second[g2]  # no membership changed
+        # g3, its member, was soft-deleted: it left g2's member list, as GET members shows.
+        assert second[g2]["members@delta"] == [
+            {"@odata.type": "#microsoft.graph.group", "id": g3, "@removed": {"reason": "deleted"}}
+        ]
         assert second[g3] == {"id": g3, "@removed": {"reason": "changed"}}
         assert second[g4] == {"id": g4, "@removed": {"reason": "deleted"}}
         items, _, _ = delta_round(client, delta_link)
@@ -247,6 +250,36 @@ def test_groups_select_members_asks_for_members_delta(live_server: LiveServer) -
                 ],
             }
         ]
+
+
+def test_soft_deleting_and_restoring_a_member_shows_in_members_delta(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        user = make_user(client, "sam")["id"]
+        nested = make_group(client, "nested")["id"]
+        group = make_group(client, "crew")["id"]
+        for member in (user, nested):
+            ok(client.post(f"/groups/{group}/members/$ref", json=member_ref(member)))
+        _, _, delta_link = delta_round(client, "/groups/delta?$select=displayName,members")
+
+        ok(client.delete(f"/users/{user}"))
+        ok(client.delete(f"/groups/{nested}"))
+        items, _, delta_link = delta_round(client, delta_link)
+        second = by_id(items)
+        # The group's member list no longer shows them (GET members agrees), so delta says so.
+        removed = [
+            {"@odata.type": "#microsoft.graph.user", "id": user, "@removed": {"reason": "deleted"}},
+            {"@odata.type": "#microsoft.graph.group", "id": nested, "@removed": {"reason": "deleted"}},
+        ]
+        # In member-id order, as members@delta always is.
+        assert second[group]["members@delta"] == sorted(removed, key=lambda m: m["id"])
+        assert second[nested] == {"id": nested, "@removed": {"reason": "changed"}}
+        assert client.get(f"/groups/{group}/members").json()["value"] == []
+
+        ok(client.post(f"/directory/deletedItems/{user}/restore"), 200)
+        items, _, _ = delta_round(client, delta_link)
+        third = by_id(items)
+        assert third[group]["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": user}]
+        assert [m["id"] for m in client.get(f"/groups/{group}/members").json()["value"]] == [user]
 
 
 # Service principals

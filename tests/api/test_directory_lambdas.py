@@ -1,4 +1,4 @@
-"""`any` lambdas in $filter on collection properties (servicePrincipal tags, user proxyAddresses,
+"""`any` and `all` lambdas in $filter on collection properties (servicePrincipal tags, user proxyAddresses,
 otherMails, businessPhones), run in SQL on both databases: `prop/any(x: x eq '...')`,
 `startswith(x, '...')`, `or` inside; Graph's errors when misused."""
 
@@ -33,6 +33,21 @@ def test_service_principals_by_tag(live_server: LiveServer) -> None:
     assert "Tagged" not in _names(client.get("/servicePrincipals", params={"$filter": negated}))
 
 
+def test_service_principals_whose_tags_all_meet_a_condition(live_server: LiveServer) -> None:
+    client = live_server.client()
+    for name, tags in (("AllWin", ["WindowsA", "windowsB"]), ("Mixed", ["WindowsA", "HR"]), ("None", [])):
+        app = client.post("/applications", json={"displayName": name}).json()
+        created = client.post("/servicePrincipals", json={"appId": app["appId"], "tags": tags})
+        assert created.status_code == 201, created.text
+    every = "tags/all(t: startswith(t, 'windows'))"
+    # An empty collection meets any `all`, as OData defines it.
+    assert _names(client.get("/servicePrincipals", params={"$filter": every})) == ["AllWin", "None"]
+    some_not = f"not({every})"
+    assert _names(client.get("/servicePrincipals", params={"$filter": some_not})) == ["Mixed"]
+    nonempty = f"{every} and tags/any(t: startswith(t, 'w'))"
+    assert _names(client.get("/servicePrincipals", params={"$filter": nonempty})) == ["AllWin"]
+
+
 def test_users_by_proxy_address_and_phone(live_server: LiveServer) -> None:
     client = live_server.client()
     make_user(client, "ann", proxyAddresses=["SMTP:ann@contoso.example", "smtp:a@contoso.example"])
@@ -52,7 +67,8 @@ def test_users_by_proxy_address_and_phone(live_server: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("expression", "says"),
     [
-        ("tags/all(t:t eq 'HR')", "'all' is not supported"),
+        ("tags/all(t:t lt 'HR')", "Unsupported filter operator 'lt'"),
+        ("tags/any(t: tags/all(u: u eq 'x'))", "Lambda operators cannot be nested"),
         ("displayName/any(t:t eq 'HR')", "applies to collections"),
         ("tags eq 'HR'", "is a collection"),
         ("tags/any(t:x eq 'HR')", "range variable 't'"),

@@ -100,6 +100,22 @@ def test_a_user_is_provisioned_and_the_answer_is_the_documented_key_value_pair(s
     assert entry["initiatedBy"]["id"] == ADMIN_OID
 
 
+def test_the_logs_name_a_directory_caller_and_filter_on_it(setup: Provisioned) -> None:
+    server = setup.server
+    olga = make_user(setup.client, "olga", displayName="Olga Ops")
+    as_olga = server.client(server.token(object_id=olga["id"]))
+    decoded(post(setup, body(setup.users[USER0]["id"]), client=as_olga))
+    reader = server.client(server.token(scopes=["AuditLog.Read.All"]))
+    found = reader.get("/auditLogs/provisioning", params={"$filter": "initiatedBy/displayName eq 'olga ops'"})
+    assert found.status_code == 200, found.text
+    [entry] = found.json()["value"]
+    assert entry["initiatedBy"] == {"id": olga["id"], "displayName": "Olga Ops", "initiatorType": "user"}
+    # A caller the directory does not hold (ADMIN_OID) is named by id only.
+    decoded(post(setup, body(setup.users[USER0]["id"])))
+    unnamed = reader.get("/auditLogs/provisioning", params={"$filter": f"initiatedBy/id eq '{ADMIN_OID}'"})
+    assert [e["initiatedBy"]["displayName"] for e in unnamed.json()["value"]] == [None]
+
+
 def test_an_unchanged_user_is_skipped_as_a_redundant_export(setup: Provisioned) -> None:
     adele = setup.users[USER0]["id"]
     decoded(post(setup, body(adele)))

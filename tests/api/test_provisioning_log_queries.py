@@ -61,6 +61,9 @@ def log_row(n: int, sp_id: str, job_id: str, **fields: Any) -> dict[str, Any]:
             LogStep("EntryExportAdd", StepKind.Export, "success", "Created it"),
         ],
         "modified_properties": [PropertyChange("userName", None, f"user{n}@contoso.example")],
+        "initiated_by_id": "",
+        "initiated_by_display_name": "Azure AD Provisioning Service",
+        "initiated_by_type": "system",
     }
     return row | fields
 
@@ -150,6 +153,9 @@ def seeded(live_server: LiveServer) -> Iterator[Seeded]:
                     {"InitiatedBy": "caller-1", "InitiatedByType": "user"},
                 )
             ],
+            initiated_by_id="caller-1",
+            initiated_by_display_name="Ann Admin",
+            initiated_by_type="user",
         ),
     ]
     with live_server.db.transaction() as conn:
@@ -312,7 +318,16 @@ def test_every_property_has_the_json_type_of_the_csdl(seeded: Seeded, version: s
     assert by_id["log-001"]["sourceIdentity"]["details"] == {}
     # provisioningStatusErrorCategory's member, as Graph spells it.
     assert by_id["log-002"][status_name]["errorInformation"]["errorCategory"] == "nonServiceFailure"
-    assert by_id["log-007"]["initiatedBy"] == {"id": "caller-1", "displayName": None, "initiatorType": "user"}
+    assert by_id["log-007"]["initiatedBy"] == {
+        "id": "caller-1",
+        "displayName": "Ann Admin",
+        "initiatorType": "user",
+    }
+    assert by_id["log-000"]["initiatedBy"] == {
+        "id": "",
+        "displayName": "Azure AD Provisioning Service",
+        "initiatorType": "system",
+    }
 
 
 async def test_the_sdk_reads_details_as_objects(seeded: Seeded) -> None:
@@ -423,6 +438,35 @@ def test_filters_on_identities_by_display_name_id_and_type(seeded: Seeded) -> No
     assert ids("targetIdentity/id eq null") == ["log-002"]
     assert ids("targetIdentity/id ne null and targetIdentity/id eq 'target-7'") == ["log-007"]
     assert ids("startswith(targetIdentity/identityType,'urn:ietf')") == newest_first(*ALL)
+
+
+def test_filters_on_the_initiator(seeded: Seeded) -> None:
+    ids = seeded.ids
+    assert ids("initiatedBy/displayName eq 'ann admin'") == ["log-007"]
+    assert ids("startswith(initiatedBy/displayName,'Azure AD')") == newest_first(0, 1, 2, 3, 4, 5, 6)
+    assert ids("contains(initiatedBy/displayName,'Admin')") == ["log-007"]
+    assert ids("initiatedBy/id eq 'caller-1'") == ["log-007"]
+    assert ids("initiatedBy/initiatorType eq 'system'") == newest_first(0, 1, 2, 3, 4, 5, 6)
+    assert ids("initiatedBy/initiatorType ne 'system' and jobId eq '" + seeded.job_hr + "'") == ["log-007"]
+
+
+def test_filters_on_the_systems_and_the_tenant(seeded: Seeded) -> None:
+    inbound = log_row(8, seeded.sp_hr["id"], f"API2AAD.{uuid.UUID(seeded.sp_hr['id']).hex}.x")
+    with seeded.server.db.transaction() as conn:
+        conn.execute(provisioning_logs.insert(), [inbound])
+    ids = seeded.ids
+    everything = newest_first(*ALL, 8)
+    assert ids("sourceSystem/displayName eq 'Azure Active Directory'") == newest_first(*ALL)
+    assert ids("sourceSystem/displayName eq 'API'") == ["log-008"]
+    assert ids("targetSystem/displayName eq 'customappsso'") == newest_first(*ALL)
+    assert ids("targetSystem/displayName eq 'azure active directory'") == ["log-008"]
+    # The filter matches what the entry shows.
+    entry = seeded.client().get("/auditLogs/provisioning/log-008").json()
+    assert entry["sourceSystem"]["displayName"] == "API"
+    tenant = seeded.client().get("/auditLogs/provisioning/log-000").json()["tenantId"]
+    assert ids(f"tenantId eq '{tenant}'") == everything
+    assert ids(f"tenantId ne '{tenant}'") == []
+    assert ids(f"tenantId eq '{uuid.uuid4()}'") == []
 
 
 def test_contains_and_startswith_match_like_wildcards_literally(seeded: Seeded) -> None:

@@ -335,12 +335,32 @@ def test_known_but_unfilterable_property_is_rejected_as_such() -> None:
     assert error_of("jobtitle eq 'a'") == "Filtering on property 'jobTitle' is not supported."
 
 
-def test_any_applies_to_collections_only_and_all_is_not_supported() -> None:
+def test_lambdas_apply_to_collections_only() -> None:
     assert (
         error_of("displayName/any(x: x eq 'a')")
         == "The lambda operator 'any' applies to collections; 'displayName' is not one."
     )
-    assert error_of("displayName/all(x: x eq 'a')") == "Lambda operator 'all' is not supported."
+    assert (
+        error_of("displayName/all(x: x eq 'a')")
+        == "The lambda operator 'all' applies to collections; 'displayName' is not one."
+    )
+    assert error_of("all(x: x eq 'a')") == "The lambda operator 'all' needs a collection: prop/all(x: ...)."
+
+
+def test_all_matches_when_every_element_meets_the_condition() -> None:
+    from provisiond.graph.odata import ELEMENT, AllOf, FilterableProperty, ResourceQuerySpec, StartsWith
+
+    spec = ResourceQuerySpec(
+        "microsoft.graph.servicePrincipal",
+        ["id", "tags"],
+        {"tags": FilterableProperty("string", frozenset({"eq", "startswith"}), collection=True)},
+    )
+    node = parse_filter("tags/all(t: startswith(t, 'win'))", spec)
+    assert node == AllOf("tags", StartsWith(ELEMENT, "win"))
+    assert evaluate(node, {"tags": ["WindowsApp", "winX"]})
+    assert not evaluate(node, {"tags": ["WindowsApp", "Sales"]})
+    assert evaluate(node, {"tags": []})  # vacuously, as OData defines all
+    assert not evaluate(node, {})
 
 
 def test_any_matches_when_some_element_meets_the_condition() -> None:

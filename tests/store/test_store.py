@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -35,9 +36,16 @@ def _user(object_id: str, upn: str) -> dict[str, object]:
     return record
 
 
+def _declared(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Everything but migration 0012's trigram indexes, which exist only where PostgreSQL has
+    pg_trgm and so are not declared in the metadata."""
+    return not (type_ == "index" and name is not None and name.endswith("_trgm"))
+
+
 def test_migrations_produce_exactly_the_declared_tables(db: Database) -> None:
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _declared})
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

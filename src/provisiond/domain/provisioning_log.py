@@ -29,6 +29,19 @@ class StepKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Initiator:
+    """Who started the processing an entry records: Graph's `initiator` (initiatedBy)."""
+
+    id: str
+    initiator_type: str  # Graph's initiatorType: user, application or system
+    display_name: str | None = None
+
+
+# What a cycle's entries name as their initiator, as Entra's do.
+PROVISIONING_SERVICE = Initiator("", "system", "Azure AD Provisioning Service")
+
+
+@dataclass(frozen=True)
 class LogStep:
     """One step of an object's processing: `name` is Entra's (EntryImport, EntryExportAdd, ...),
     `status` a provisioningResult member (success, failure, skipped, warning)."""

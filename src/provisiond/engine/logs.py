@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from provisiond.domain.provisioning_log import LogStep, PropertyChange, StepKind
+from provisiond.domain.provisioning_log import (
+    PROVISIONING_SERVICE,
+    Initiator,
+    LogStep,
+    PropertyChange,
+    StepKind,
+)
 
 
 class EntryScope(Protocol):
@@ -83,6 +89,7 @@ class LogEntry:
     error_category: str | None = None
     steps: list[LogStep] = field(default_factory=list)
     modified: list[PropertyChange] = field(default_factory=list)
+    initiated_by: Initiator = PROVISIONING_SERVICE
     # None: a new entry. "staged" or "reference": a later result of the same cycle, folded
     # into the object's entry (see merge_records).
     continues: str | None = None
@@ -128,6 +135,9 @@ class LogEntry:
             "target_display_name": self.target_display_name,
             "steps": self.steps,
             "modified_properties": self.modified,
+            "initiated_by_id": self.initiated_by.id,
+            "initiated_by_display_name": self.initiated_by.display_name,
+            "initiated_by_type": self.initiated_by.initiator_type,
         }
 
 

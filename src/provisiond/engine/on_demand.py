@@ -23,8 +23,8 @@ Choices where the reference is silent:
   store, an out-of-scope object is not matched), the step says so.
 - A group's members are processed first (they must exist before they can be members), then
   the group, then its memberships; a member is referenced only if it is provisioned.
-- Who asked is kept in the Import step's details (`InitiatedBy`, `InitiatedByType`), from
-  which the provisioning logs show `initiatedBy` (the log table has no column for it).
+- Who asked is the record's initiator (the log's `initiatedBy`, filterable), and is named in
+  the Import step's details too (`InitiatedBy`, `InitiatedByType`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from provisiond.clock import Clock
 from provisiond.connectors.directory import DirectorySource
 from provisiond.connectors.outbound import ALLOW_EVERYTHING, OutboundPolicy
 from provisiond.connectors.scim_client import ScimError
-from provisiond.domain.provisioning_log import LogStep, StepKind
+from provisiond.domain.provisioning_log import Initiator, LogStep, StepKind
 from provisiond.engine.context import CycleContext, deletes_in_window
 from provisiond.engine.cycle import (
     JobSecrets,
@@ -82,12 +82,6 @@ class Subject:
     object_id: str
     object_type: str  # USER or GROUP
     members: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Initiator:
-    id: str
-    initiator_type: str  # "user" or "application", as Graph's initiatorType
 
 
 @dataclass
@@ -392,6 +386,7 @@ def _complete_steps(log: LogEntry, managed: dict[str, Any] | None, initiator: In
     if imported is None:
         steps.insert(0, _step("EntryImport", "import", "success", "Read from the directory"))
         imported = 0
+    log.initiated_by = initiator
     steps[imported] = steps[imported].with_details(
         InitiatedBy=initiator.id, InitiatedByType=initiator.initiator_type
     )

@@ -204,6 +204,15 @@ class AnyOf:
     condition: FilterNode
 
 
+@dataclass(frozen=True)
+class AllOf:
+    """`prop/all(x: condition)`: every element of `prop` meets `condition` (true for an empty
+    collection, as OData defines it)."""
+
+    prop: str
+    condition: FilterNode
+
+
 ELEMENT = "$element"
 
 
@@ -224,7 +233,7 @@ class Not:
     operand: FilterNode
 
 
-FilterNode = Comparison | In | StartsWith | Contains | SearchTerm | AnyOf | And | Or | Not
+FilterNode = Comparison | In | StartsWith | Contains | SearchTerm | AnyOf | AllOf | And | Or | Not
 
 
 # --- $filter lexer ---------------------------------------------------------------------------
@@ -376,10 +385,12 @@ class _FilterParser:
 
     def _function(self, name: _Token) -> FilterNode:
         last_segment = name.text.rsplit("/", 1)[-1].lower()
-        if last_segment == "any" and "/" in name.text:
-            return self._any(name)
         if last_segment in ("any", "all"):
-            raise ODataError(f"Lambda operator '{last_segment}' is not supported.")
+            if "/" not in name.text:
+                raise ODataError(
+                    f"The lambda operator '{last_segment}' needs a collection: prop/{last_segment}(x: ...)."
+                )
+            return self._lambda(name, last_segment)
         function = name.text.lower()
         if function not in ("startswith", "contains"):
             raise ODataError(f"Function '{name.text}' is not supported in $filter.")
@@ -395,11 +406,11 @@ class _FilterParser:
         assert isinstance(literal.value, str)
         return StartsWith(prop, literal.value) if function == "startswith" else Contains(prop, literal.value)
 
-    def _any(self, name: _Token) -> FilterNode:
-        """`prop/any(x: condition on x)` on a collection property (Graph serves `any` only)."""
+    def _lambda(self, name: _Token, operator: str) -> FilterNode:
+        """`prop/any(x: condition on x)` or `prop/all(x: ...)` on a collection property."""
         prop, rules = self._spec.resolve_filterable(name.text.rsplit("/", 1)[0])
         if not rules.collection:
-            raise ODataError(f"The lambda operator 'any' applies to collections; '{prop}' is not one.")
+            raise ODataError(f"The lambda operator '{operator}' applies to collections; '{prop}' is not one.")
         if self._element is not None:
             raise ODataError("Lambda operators cannot be nested.")
         self._expect("lparen", "'(' expected")
@@ -413,7 +424,7 @@ class _FilterParser:
         finally:
             self._element = None
         self._expect("rparen", "')' or operator expected")
-        return AnyOf(prop, condition)
+        return AnyOf(prop, condition) if operator == "any" else AllOf(prop, condition)
 
     def _resolve(self, text: str) -> tuple[str, FilterableProperty]:
         """A property path, or inside a lambda its range variable (the element)."""
@@ -421,7 +432,7 @@ class _FilterParser:
             variable, rules = self._element
             if text == variable:
                 return ELEMENT, replace(rules, collection=False)
-            raise ODataError(f"Inside any(), compare the range variable '{variable}', not '{text}'.")
+            raise ODataError(f"Inside a lambda, compare the range variable '{variable}', not '{text}'.")
         prop, rules = self._spec.resolve_filterable(text)
         if rules.collection:
             raise ODataError(f"'{prop}' is a collection: filter it with {prop}/any(x: x eq '...').")
@@ -821,6 +832,9 @@ def evaluate(node: FilterNode, obj: Mapping[str, Any]) -> bool:
         case AnyOf(prop, condition):
             elements = _lookup(obj, prop)
             return isinstance(elements, list) and any(evaluate(condition, {ELEMENT: e}) for e in elements)
+        case AllOf(prop, condition):
+            elements = _lookup(obj, prop)
+            return isinstance(elements, list) and all(evaluate(condition, {ELEMENT: e}) for e in elements)
         case SearchTerm(prop, term):
             actual = _lookup(obj, prop)
             words = re.split("[" + re.escape(SEARCH_SEPARATORS) + "]", str(actual or "").lower())

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisiond.domain.provisioning_log import LogStep, PropertyChange, StepKind
+from provisiond.domain.provisioning_log import PROVISIONING_SERVICE, LogStep, PropertyChange
 from provisiond.graph.base import format_datetime
 
 ACTIONS = {"stageddelete": "stagedDelete"}
@@ -93,16 +93,15 @@ def _enum_member(value: str | None) -> str | None:
 
 
 def initiator(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The provisioning service for cycles; the caller for provision on demand, which names
-    itself in the Import step's details (engine/on_demand.py)."""
-    for step in record.get("steps") or []:
-        if step.kind is StepKind.Import and step.details.get("InitiatedBy") is not None:
-            return {
-                "id": step.details["InitiatedBy"],
-                "displayName": None,
-                "initiatorType": step.details.get("InitiatedByType"),
-            }
-    return {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"}
+    """The provisioning service for cycles; the caller for provision on demand."""
+    if record.get("initiated_by_type") is None:
+        who = PROVISIONING_SERVICE
+        return {"id": who.id, "displayName": who.display_name, "initiatorType": who.initiator_type}
+    return {
+        "id": record.get("initiated_by_id") or "",
+        "displayName": record.get("initiated_by_display_name"),
+        "initiatorType": record["initiated_by_type"],
+    }
 
 
 def step_wire(step: LogStep) -> dict[str, Any]:

@@ -4,7 +4,9 @@ A round is bounded by two change-log positions. The first round lists every live
 paged by id, and ends at the log position read when it began; a later round lists, once each,
 the objects the log names between the client's position and the log position read when that
 round began, in their current state: live ones whole, soft-deleted ones as `@removed` "changed",
-hard-deleted ones as `@removed` "deleted". A change made while a round is being paged lies past
+hard-deleted ones as `@removed` "deleted". A group's `members@delta` names each member added or
+removed in the round, and each member soft-deleted (removed) or restored (added) in it, as the
+group's member list then stands. A change made while a round is being paged lies past
 the round's end, so the next round reports it (an object may then be reported twice, as Graph
 allows; none is ever missed: writers commit in log order, see `provisiond.store.changelog`).
 

@@ -14,8 +14,9 @@ Record = dict[str, Any]
 
 
 class LogService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tenant_id: str) -> None:
         self.db = db
+        self.tenant_id = tenant_id
 
     def page(
         self,
@@ -28,7 +29,7 @@ class LogService:
         """Newest first (oldest first when not `descending`); returns the page and the key to
         continue after, if there is more."""
         with self.db.read() as conn:
-            rows = repo.page(conn, node, after, limit + 1, descending=descending)
+            rows = repo.page(conn, node, after, limit + 1, descending=descending, tenant_id=self.tenant_id)
             principals = repo.service_principals_of(conn, {r["service_principal_id"] for r in rows})
         more = len(rows) > limit
         rows = rows[:limit]

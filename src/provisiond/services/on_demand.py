@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,8 +37,10 @@ from provisiond.engine.on_demand import Initiator, OnDemandResult, Subject
 from provisiond.services.errors import BadRequest, Conflict, NotFound, TooManyRequests
 from provisiond.services.outbound import check_base_address
 from provisiond.services.synchronization import SynchronizationService
+from provisiond.store import directory
 from provisiond.store import engine_state as state
 from provisiond.store.engine_state import GenerationChanged
+from provisiond.store.tables import users
 
 Record = dict[str, Any]
 
@@ -88,11 +91,24 @@ class OnDemandService:
         self.lease_wait_seconds = lease_wait_seconds
         self.lease = timedelta(seconds=lease_seconds)
 
+    def _named(self, initiator: Initiator) -> Initiator:
+        """The caller with its directory name (a user's displayName, or the calling app's service
+        principal's), which the logs show and filter on as initiatedBy/displayName."""
+        if initiator.display_name is not None:
+            return initiator
+        with self.db.read() as conn:
+            if initiator.initiator_type == "user":
+                found = directory.get(conn, users, initiator.id) if initiator.id else None
+            else:
+                found = directory.service_principal_by_app_id(conn, initiator.id) if initiator.id else None
+        return replace(initiator, display_name=found["display_name"] if found else None)
+
     def provision(
         self, sp: Record, job_id: str, rule_id: str, subject: Subject, initiator: Initiator
     ) -> OnDemandResult:
         job = self.sync.job(sp, job_id)
         rule = self._rule(job, rule_id)
+        initiator = self._named(initiator)
         try:
             engine.compile_rule(rule, subject)
             engine.load_subject(self.db, job["id"], subject)

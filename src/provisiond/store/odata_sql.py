@@ -23,6 +23,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from provisiond.graph.odata import (
     ELEMENT,
     SEARCH_SEPARATORS,
+    AllOf,
     And,
     AnyOf,
     Comparison,
@@ -70,6 +71,13 @@ def compile_filter(node: FilterNode, columns: Mapping[str, ColumnElement[Any]]) 
             elements = json_elements(columns[prop]).table_valued("value")
             inner = compile_filter(condition, {ELEMENT: elements.c.value})
             return exists(select(literal(1)).select_from(elements).where(inner))
+        case AllOf(prop, condition):
+            # No element fails the condition. Elements are never null, so NOT is exact here.
+            elements = json_elements(columns[prop]).table_valued("value")
+            inner = compile_filter(condition, {ELEMENT: elements.c.value})
+            return and_(
+                columns[prop].is_not(None), ~exists(select(literal(1)).select_from(elements).where(~inner))
+            )
         case SearchTerm(prop, term):
             # A word starts with the term: at the start, or after any separator.
             escaped = _like_escaped(term)

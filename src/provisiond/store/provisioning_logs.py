@@ -7,15 +7,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, String, and_, case, func, literal, or_, select
 
 from provisiond.graph.odata import FilterNode
+from provisiond.graph.provisioning import INBOUND_SYSTEMS, SOURCE_SYSTEM, TARGET_SYSTEM
 from provisiond.store.odata_sql import compile_filter
 from provisiond.store.tables import provisioning_logs, service_principals
 
 Record = dict[str, Any]
 
 t = provisioning_logs
+# API-driven inbound jobs (API2AAD) read from the API and write into the directory; the others
+# read the directory and write to the application (graph/provisioning.py shows the same).
+_INBOUND = func.lower(t.c.job_id).like("api2aad.%")
 FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {
     "id": t.c.id,
     "jobId": t.c.job_id,
@@ -32,11 +36,16 @@ FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {
     "targetIdentity/displayName": t.c.target_display_name,
     "targetIdentity/identityType": t.c.target_type,
     "servicePrincipal/id": t.c.service_principal_id,
+    "initiatedBy/id": t.c.initiated_by_id,
+    "initiatedBy/displayName": t.c.initiated_by_display_name,
+    "initiatedBy/initiatorType": t.c.initiated_by_type,
     # The name lives on the service principal: a correlated subquery (by primary key), NULL once
     # the service principal is gone, so the filter's NULL rules hold as for a column.
     "servicePrincipal/displayName": select(service_principals.c.display_name)
     .where(service_principals.c.id == t.c.service_principal_id)
     .scalar_subquery(),
+    "sourceSystem/displayName": case((_INBOUND, INBOUND_SYSTEMS[0]), else_=SOURCE_SYSTEM),
+    "targetSystem/displayName": case((_INBOUND, INBOUND_SYSTEMS[1]), else_=TARGET_SYSTEM),
 }
 
 
@@ -47,12 +56,15 @@ def page(
     limit: int,
     *,
     descending: bool = True,
+    tenant_id: str = "",
 ) -> list[Record]:
     """Entries by activityDateTime (newest first unless `descending` is false), then by id;
-    `after` is the (time, id) of the last entry of the previous page."""
+    `after` is the (time, id) of the last entry of the previous page. Every entry belongs to
+    the database's tenant, `tenant_id`, which `tenantId` in a filter compares with."""
     query = select(t)
     if node is not None:
-        query = query.where(compile_filter(node, FILTER_COLUMNS))
+        columns = {**FILTER_COLUMNS, "tenantId": literal(tenant_id, String)}
+        query = query.where(compile_filter(node, columns))
     time_column = t.c.activity_date_time
     if after is not None:
         time, log_id = after

@@ -347,6 +347,10 @@ provisioning_logs = Table(
     Column("target_display_name", String(256)),
     Column("steps", LogStepsColumn(), nullable=False),
     Column("modified_properties", PropertyChangesColumn(), nullable=False),
+    # initiatedBy: the provisioning service for cycles, the caller for provision on demand.
+    Column("initiated_by_id", String(256)),
+    Column("initiated_by_display_name", String(256)),
+    Column("initiated_by_type", String(32)),
     Index("ix_provisioning_logs_job_time", "job_id", "activity_date_time"),
     Index("ix_provisioning_logs_time", "activity_date_time"),
 )
@@ -361,6 +365,9 @@ Index(
     provisioning_logs.c.activity_date_time,
 )
 Index("ix_provisioning_logs_service_principal", provisioning_logs.c.service_principal_id)
+Index("ix_provisioning_logs_initiator_name", func.lower(provisioning_logs.c.initiated_by_display_name))
+# On PostgreSQL, migration 0012 adds pg_trgm GIN indexes on the lowered source and target names
+# for contains(); they are not declared here since they exist only where pg_trgm can be installed.
 
 # API-driven inbound provisioning: the SCIM user records accepted by bulkUpload, one row per
 # operation, staged before the 202 and removed once a cycle has applied them to the directory.

@@ -47,6 +47,12 @@ TEXT_FILTERABLE = (
     "targetIdentity/identityType",
     "servicePrincipal/id",
     "servicePrincipal/displayName",
+    "initiatedBy/id",
+    "initiatedBy/displayName",
+    "initiatedBy/initiatorType",
+    "sourceSystem/displayName",
+    "targetSystem/displayName",
+    "tenantId",
 )
 
 SPEC = ResourceQuerySpec(
