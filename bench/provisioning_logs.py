@@ -69,7 +69,7 @@ def seed(db: Any, entries: int) -> dict[str, Any]:
             failed = n % 50 == 0
             # One entry in 1,000 is provision on demand by one of 10 administrators.
             initiator = (
-                (str(uuid.UUID(int=n % 10 + 1)), f"Admin {n % 10}", "user")
+                (str(uuid.UUID(int=n // 1000 % 10 + 1)), f"Admin {n // 1000 % 10}", "user")
                 if n % 1000 == 0
                 else ("", "Azure AD Provisioning Service", "system")
             )

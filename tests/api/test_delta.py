@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from tests.api.helpers import assert_graph_error, make_user
 from tests.conftest import LiveServer, run_server
 
 from provisiond.api.app import create_app
 from provisiond.clock import SystemClock
-from provisiond.services.delta import DELTA, Position, encode_token
+from provisiond.graph.odata import encode_skiptoken
+from provisiond.services.delta import DELTA, DeltaService, Position, encode_token
+from provisiond.store.changelog import last_seq
 
 MAXPAGESIZE_2 = {"Prefer": "odata.maxpagesize=2"}
 
@@ -280,6 +283,50 @@ def test_soft_deleting_and_restoring_a_member_shows_in_members_delta(live_server
         third = by_id(items)
         assert third[group]["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": user}]
         assert [m["id"] for m in client.get(f"/groups/{group}/members").json()["value"]] == [user]
+
+
+def test_a_large_group_is_split_across_pages_of_the_first_round(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DeltaService, "members_per_page", 3)
+    with live_server.client() as client:
+        users = sorted(make_user(client, f"m{i}")["id"] for i in range(6))
+        a, b, c = sorted(make_group(client, name)["id"] for name in ("ga", "gb", "gc"))
+        for user in users[:5]:
+            ok(client.post(f"/groups/{a}/members/$ref", json=member_ref(user)))
+        for user in users[4:]:
+            ok(client.post(f"/groups/{b}/members/$ref", json=member_ref(user)))
+
+        _, pages, delta_link = delta_round(client, "/groups/delta?$select=displayName,members")
+        listed = [(g["id"], [m["id"] for m in g["members@delta"]]) for page in pages for g in page["value"]]
+        # Three members a page, in member-id order; a group cut short opens the next page.
+        assert listed == [
+            (a, users[0:3]),
+            (a, users[3:5]),
+            (b, users[4:5]),
+            (b, users[5:6]),
+            (c, []),
+        ]
+        assert [len(page["value"]) for page in pages] == [1, 2, 2]
+        # The round ends as any other: the next one holds only later changes.
+        ok(client.delete(f"/groups/{b}/members/{users[5]}/$ref"))
+        items, _, _ = delta_round(client, delta_link)
+        assert [(g["id"], g["members@delta"]) for g in items] == [
+            (b, [{"@odata.type": "#microsoft.graph.user", "id": users[5], "@removed": {"reason": "deleted"}}])
+        ]
+
+
+def test_a_first_round_token_from_before_member_paging_still_reads(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        group = make_group(client, "old")["id"]
+        with live_server.db.read() as conn:
+            end = last_seq(conn)
+        # A $skiptoken as the earlier release wrote it: eight fields, no member position.
+        old = encode_skiptoken(["delta1", "group", "i", 0, end, "", "", 5])
+        response = client.get(f"/groups/delta?$skiptoken={old}")
+        assert response.status_code == 200, response.text
+        assert [g["id"] for g in response.json()["value"]] == [group]
+        assert "@odata.deltaLink" in response.json()
 
 
 # Service principals

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 from tests.api.helpers import assert_graph_error
 from tests.conftest import LiveServer
 from tests.e2e.sdk import FLAVOURS
@@ -339,6 +340,23 @@ async def test_the_sdk_reads_details_as_objects(seeded: Seeded) -> None:
     error = summary.provisioning_status_info.error_information
     assert error.error_category.value == "nonServiceFailure"
     assert error.error_code == "InternalServerError"
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+async def test_the_sdk_filters_on_the_initiator(seeded: Seeded, version: str) -> None:
+    sdk = FLAVOURS[version]
+    client = sdk.client(seeded.server, version, seeded.server.token(scopes=["AuditLog.Read.All"]))
+    builder = sdk.module("audit_logs.provisioning.provisioning_request_builder").ProvisioningRequestBuilder
+    query = builder.ProvisioningRequestBuilderGetQueryParameters(
+        filter="initiatedBy/displayName eq 'Ann Admin' and targetSystem/displayName eq 'customappsso'",
+        orderby=["activityDateTime asc"],
+    )
+    page = await client.audit_logs.provisioning.get(
+        request_configuration=RequestConfiguration(query_parameters=query)
+    )
+    assert [(e.id, e.initiated_by.display_name, e.initiated_by.initiator_type.value) for e in page.value] == [
+        ("log-007", "Ann Admin", "user")
+    ]
 
 
 # --- $orderby ---------------------------------------------------------------------------------

@@ -100,6 +100,12 @@ async def test_group_and_service_principal_delta_through_the_sdk(
             {"@odata.type": "#microsoft.graph.user", "id": user}
         ]
 
+        # A soft-deleted member leaves the group's member list: members@delta says so.
+        assert http.delete(f"/users/{user}").status_code == 204
+        items, _, group_link = await sdk_round(client.groups.delta, group_link)
+        members = items[0].additional_data["members@delta"]
+        assert [(str(m["id"]), m["@removed"]["reason"]) for m in members] == [(user, "deleted")]
+
         assert http.delete(f"/groups/{group}").status_code == 204
         items, _, _ = await sdk_round(client.groups.delta, group_link)
         assert [(g.id, removed(g)) for g in items] == [(group, "changed")]
@@ -108,6 +114,11 @@ async def test_group_and_service_principal_delta_through_the_sdk(
         sp = created.service_principal.id
         items, _, sp_link = await sdk_round(client.service_principals.delta)
         assert [(s.id, s.display_name) for s in items] == [(sp, "Delta App")]
+        # An update through the SDK's PATCH shows in the next round.
+        patch = sdk.model("ServicePrincipal", "service_principal")(tags=["delta-tag"])
+        await client.service_principals.by_service_principal_id(sp).patch(patch)
+        items, _, sp_link = await sdk_round(client.service_principals.delta, sp_link)
+        assert [(s.id, s.tags) for s in items] == [(sp, ["delta-tag"])]
         await client.service_principals.by_service_principal_id(sp).delete()
         items, _, _ = await sdk_round(client.service_principals.delta, sp_link)
         assert [(s.id, removed(s)) for s in items] == [(sp, "deleted")]

@@ -72,3 +72,8 @@ async def test_a_lambda_filter_through_the_sdk(live_server: LiveServer) -> None:
     config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
     found = await every_page(client.service_principals, config)
     assert [sp.tags for sp in found] == [["HR"]]
+    every = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+        filter="tags/all(t:t eq 'Sales')"
+    )
+    found = await every_page(client.service_principals, RequestConfiguration(query_parameters=every))
+    assert [sp.tags for sp in found] == [["Sales"]]

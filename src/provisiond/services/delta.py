@@ -10,7 +10,13 @@ group's member list then stands. A change made while a round is being paged lies
 the round's end, so the next round reports it (an object may then be reported twice, as Graph
 allows; none is ever missed: writers commit in log order, see `provisiond.store.changelog`).
 
-Tokens hold only those positions, the phase, the paging key, the `$select` and the page size,
+In a first round a group's members@delta lists its live members; a page holds at most
+`DeltaService.members_per_page` of them, and a group cut short is listed again at the start of
+the next page with the rest; a client merges them, as it already must for any object a round
+returns twice. Later rounds name only the members that changed, unsplit.
+
+Tokens hold only those positions, the phase, the paging key (and, within a large group, the
+last member listed), the `$select` and the page size,
 checksummed as `$skiptoken`s are: no server memory, so a token works on any API process on the
 same database and after a restart. The change log is never pruned; a token past the log's end
 (a database replaced under the client) is Graph's 410 `syncStateNotFound`, asking for a resync.
@@ -55,6 +61,9 @@ class Position:
     after_id: str | None
     select: tuple[str, ...] | None
     page_size: int
+    # A first round's large group is listed across pages: set, the page continues the group
+    # `after_id` with its members after this member id.
+    member_after: str | None = None
 
 
 @dataclass
@@ -91,6 +100,7 @@ def encode_token(position: Position) -> str:
             position.after_id or "",
             select,
             position.page_size,
+            position.member_after or "",
         ]
     )
 
@@ -104,14 +114,20 @@ def decode_token(token: str, *, kind: str, delta: bool) -> Position:
         key = decode_skiptoken(token)
     except ODataError:
         raise invalid from None
-    if len(key) != 8:
+    if len(key) == 8:  # issued before large groups were split across pages
+        key = (*key, "")
+    if len(key) != 9:
         raise invalid
-    tag, token_kind, phase, after_seq, upto_seq, after_id, select, page_size = key
+    tag, token_kind, phase, after_seq, upto_seq, after_id, select, page_size, member_after = key
     if tag != TOKEN_TAG or token_kind != kind:
         raise invalid
     if not (isinstance(after_seq, int) and isinstance(upto_seq, int) and isinstance(page_size, int)):
         raise invalid
     if not (isinstance(phase, str) and isinstance(after_id, str) and isinstance(select, str)):
+        raise invalid
+    if not isinstance(member_after, str):
+        raise invalid
+    if member_after and (phase != INITIAL or not after_id):
         raise invalid
     if (phase == DELTA) != delta or phase not in (INITIAL, CHANGES, DELTA):
         raise invalid
@@ -125,10 +141,15 @@ def decode_token(token: str, *, kind: str, delta: bool) -> Position:
         after_id or None,
         tuple(select.split(",")) if select else None,
         page_size,
+        member_after or None,
     )
 
 
 class DeltaService:
+    # At most this many members@delta entries in a first round's page: a larger group is
+    # listed again on the next page with the rest of its members, as Graph splits them.
+    members_per_page = 1000
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -161,14 +182,12 @@ class DeltaService:
         table = KIND_TABLES[position.kind]
         limit = position.page_size
         with self.db.read() as conn:
+            if position.phase == INITIAL and position.kind == "group":
+                return self._first_round_groups(conn, position)
             if position.phase == INITIAL:
                 rows = repo.page(conn, table, after_id=position.after_id, limit=limit + 1, deleted=False)
                 more = len(rows) > limit
                 items = [DeltaItem(r["id"], r, None) for r in rows[:limit]]
-                if position.kind == "group":
-                    members = repo.live_members(conn, [i.id for i in items])
-                    for item in items:
-                        item.members = [MemberDelta(m, k, False) for m, k in members[item.id]]
             else:
                 ids = delta_repo.changed_ids(
                     conn,
@@ -188,6 +207,49 @@ class DeltaService:
             return DeltaPage(items, replace(position, after_id=items[-1].id), None)
         end = Position(
             position.kind, DELTA, position.upto_seq, position.upto_seq, None, position.select, limit
+        )
+        return DeltaPage(items, None, end)
+
+    def _first_round_groups(self, conn: Any, position: Position) -> DeltaPage:
+        """Live groups with their live members, at most `page_size` groups and
+        `members_per_page` members a page; a group cut short continues on the next page."""
+        budget = self.members_per_page
+        items: list[DeltaItem] = []
+
+        def add(group: Record, after: str | None) -> str | None:
+            """Add the group with what the budget allows; the last member listed if cut short."""
+            nonlocal budget
+            members = repo.first_live_members(conn, group["id"], budget + 1, after=after)
+            shown = members[:budget]
+            items.append(DeltaItem(group["id"], group, None, [MemberDelta(m, k, False) for m, k in shown]))
+            budget -= len(shown)
+            return shown[-1][0] if len(members) > len(shown) and shown else None
+
+        if position.member_after is not None and position.after_id is not None:
+            group = repo.get(conn, groups, position.after_id)
+            cut = add(group, position.member_after) if group is not None else None
+            if cut is not None:
+                return DeltaPage(items, replace(position, member_after=cut), None)
+        room = position.page_size - len(items)
+        rows = repo.page(conn, groups, after_id=position.after_id, limit=room + 1, deleted=False)
+        listed = 0
+        for row in rows[:room]:
+            if budget == 0:
+                break
+            cut = add(row, None)
+            listed += 1
+            if cut is not None:
+                return DeltaPage(items, replace(position, after_id=row["id"], member_after=cut), None)
+        if listed < len(rows):  # groups left: past the page size, or the member budget ran out
+            return DeltaPage(items, replace(position, after_id=items[-1].id, member_after=None), None)
+        end = Position(
+            position.kind,
+            DELTA,
+            position.upto_seq,
+            position.upto_seq,
+            None,
+            position.select,
+            position.page_size,
         )
         return DeltaPage(items, None, end)
 

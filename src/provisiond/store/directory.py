@@ -243,15 +243,20 @@ def member_rows(
     return [dict(r) for r in rows]
 
 
-def first_live_members(conn: Connection, group_id: str, limit: int) -> list[tuple[str, str]]:
-    """The first `limit` live members of a group as (id, type), in member-id order: what an
-    expanded `members` shows. One index range per group, however large the group is."""
+def first_live_members(
+    conn: Connection, group_id: str, limit: int, *, after: str | None = None
+) -> list[tuple[str, str]]:
+    """The first `limit` live members of a group (after member id `after`) as (id, type), in
+    member-id order: an expanded `members`, or one page's share of a large group's
+    members@delta. One index range per group, however large the group is."""
     query = (
         select(group_members.c.member_id, group_members.c.member_type)
         .where(and_(group_members.c.group_id == group_id, _is_live(group_members.c.member_id)))
         .order_by(group_members.c.member_id)
         .limit(limit)
     )
+    if after is not None:
+        query = query.where(group_members.c.member_id > after)
     return [(row.member_id, row.member_type) for row in conn.execute(query)]
 
 
