@@ -1,4 +1,5 @@
-"""`$expand` on users, groups, service principals and applications, and the owners listings,
+"""`$expand` on users, groups, service principals and applications, and the owners, memberOf
+and directReports listings,
 through HTTP on SQLite and PostgreSQL (`live_server`): one relationship per request, a nested
 `$select`, at most 20 related objects, soft-deleted ones hidden, Graph's errors when misused."""
 
@@ -222,6 +223,47 @@ def test_expand_pages_by_at_most_one_hundred_objects(live_server: LiveServer) ->
         assert all(g["members"] == [] for g in page["value"] + rest["value"])
 
 
+# --- memberOf and directReports -------------------------------------------------------------
+
+
+def test_member_of_and_direct_reports_as_listings_and_expansions(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        boss = make_user(client, "boss")
+        reports = sorted((make_user(client, f"r{i}") for i in range(3)), key=lambda u: u["id"])
+        for report in reports:
+            set_manager(live_server, client, report["id"], boss["id"])
+        groups = sorted((make_group(client, f"g{i}") for i in range(3)), key=lambda g: g["id"])
+        parent = make_group(client, "parent")
+        for group in groups:
+            add_member(live_server, client, group["id"], boss["id"])
+        add_member(live_server, client, parent["id"], groups[0]["id"])
+        assert client.delete(f"/users/{reports[1]['id']}").status_code == 204  # soft-deleted: gone
+        assert client.delete(f"/groups/{groups[2]['id']}").status_code == 204
+
+        live_reports = [reports[0]["id"], reports[2]["id"]]
+        paged = listed(client, f"/users/{boss['userPrincipalName']}/directReports", **{"$top": "1"})
+        assert [(r[ODATA], r["id"]) for r in paged] == [("#microsoft.graph.user", i) for i in live_reports]
+        member_of = listed(client, f"/users/{boss['id']}/memberOf", **{"$select": "id,displayName"})
+        assert member_of == [
+            {ODATA: "#microsoft.graph.group", "id": g["id"], "displayName": g["displayName"]}
+            for g in groups[:2]
+        ]
+        nested = client.get(f"/groups/{groups[0]['id']}/memberOf").json()["value"]
+        assert [g["id"] for g in nested] == [parent["id"]]
+
+        expanded = client.get(f"/users/{boss['id']}", params={"$expand": "directReports($select=id)"}).json()
+        assert expanded["directReports"] == [{ODATA: "#microsoft.graph.user", "id": i} for i in live_reports]
+        expanded = client.get(
+            f"/users/{boss['id']}", params={"$expand": "memberOf($select=displayName)"}
+        ).json()
+        assert [g["displayName"] for g in expanded["memberOf"]] == [g["displayName"] for g in groups[:2]]
+        expanded = client.get(f"/groups/{groups[0]['id']}", params={"$expand": "memberOf"}).json()
+        assert [g["id"] for g in expanded["memberOf"]] == [parent["id"]]
+
+        assert_graph_error(client.get("/users/nobody@contoso.example/memberOf"), 404)
+        assert_graph_error(client.get(f"/groups/{groups[2]['id']}/memberOf"), 404)  # soft-deleted
+
+
 # --- misuse -----------------------------------------------------------------------------------
 
 
@@ -230,7 +272,12 @@ def test_expand_pages_by_at_most_one_hundred_objects(live_server: LiveServer) ->
     [
         ("/users", "manager,manager", "contained at least 2 items, but the maximum allowed is 1"),
         ("/groups", "members,owners", "contained at least 2 items, but the maximum allowed is 1"),
-        ("/users", "memberOf", "Could not find a property named 'memberOf' on type 'microsoft.graph.user'"),
+        (
+            "/users",
+            "ownedObjects",
+            "Could not find a property named 'ownedObjects' on type 'microsoft.graph.user'",
+        ),
+        ("/users", "manager,memberOf", "contained at least 2 items, but the maximum allowed is 1"),
         ("/users", "displayName", "Only navigation properties can be expanded"),
         ("/users", "*", "$expand=*"),
         ("/users", "manager($filter=id eq 'x')", "'$filter' is not supported inside $expand"),

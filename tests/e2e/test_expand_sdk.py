@@ -1,5 +1,6 @@
-"""`$expand` through msgraph-sdk's request builders (v1.0 and beta): the SDK deserializes the
-expanded manager, members and owners into its own typed models."""
+"""`$expand` and the relationship listings through msgraph-sdk's request builders (v1.0 and
+beta): the SDK deserializes the expanded manager, members and owners, and the memberOf,
+directReports and owners pages, into its own typed models."""
 
 from __future__ import annotations
 
@@ -65,3 +66,11 @@ async def test_the_sdk_reads_expanded_relationships(version: str, live_server: L
         )
     )
     assert [(type(o).__name__, o.id) for o in keyed.owners] == [("User", boss["id"])]
+
+    # The relationship listings, through their own request builders.
+    reports = await client.users.by_user_id(boss["id"]).direct_reports.get()
+    assert [(type(r).__name__, r.id) for r in reports.value] == [("User", worker["id"])]
+    member_of = await client.users.by_user_id(worker["id"]).member_of.get()
+    assert [(type(g).__name__, g.id) for g in member_of.value] == [("Group", group["id"])]
+    owners = await client.service_principals.by_service_principal_id(sp["id"]).owners.get()
+    assert [o.id for o in owners.value] == [boss["id"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -10,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from provisiond.api.errors import GraphError, bad_request
-from provisiond.api.relationships import context_suffix, expansions
 from provisiond.graph.odata import (
     And,
     Expand,
@@ -26,6 +26,10 @@ from provisiond.graph.odata import (
 from provisiond.graph.text import BadText, load_json
 
 M = TypeVar("M", bound=BaseModel)
+# What `$expand` adds to a page of directory objects: parent id -> the expanded property's value
+# (a parent left out gets no property). Routes that serve `$expand` pass one
+# (`provisiond.api.relationships.expander`); elsewhere `$expand` is refused.
+Expander = Callable[[Sequence[str], Expand], dict[str, Any]]
 
 JSON_TYPES = ("application/json", "application/scim+json", "text/json")
 DEFAULT_PAGE_SIZE = 100
@@ -169,20 +173,19 @@ def collection(
     next_after: str | None = None,
     next_key: list[Any] | None = None,
     count: int | None = None,
-    kind: str | None = None,
+    expander: Expander | None = None,
 ) -> JSONResponse:
-    """A collection page; `next_after` (an id) or `next_key` (any keyset key) makes the nextLink.
-    `kind` names the directory object type of the items, for `$expand`."""
+    """A collection page; `next_after` (an id) or `next_key` (any keyset key) makes the nextLink."""
     options = options or (query.options if query else None)
     select = options.select if options else None
-    expand = _checked_expand(options, kind)
+    expand = _checked_expand(options, expander)
     if next_after is not None:
         next_key = [next_after]
     ids = [item["id"] for item in items] if expand is not None else []
     if spec is not None:
         items = [apply_select(item, select, spec) for item in items]
-    if kind is not None and expand is not None:
-        related = expansions(request, kind, ids, expand)
+    if expander is not None and expand is not None:
+        related = expander(ids, expand)
         items = [
             _with_expansion(item, expand.prop, related.get(i, _ABSENT))
             for i, item in zip(ids, items, strict=True)
@@ -204,10 +207,10 @@ def collection(
 _ABSENT = object()
 
 
-def _checked_expand(options: QueryOptions | None, kind: str | None) -> Expand | None:
+def _checked_expand(options: QueryOptions | None, expander: Expander | None) -> Expand | None:
     """The `$expand` to apply; a route that cannot expand refuses it rather than ignore it."""
     expand = options.expand if options else None
-    if expand is not None and kind is None:
+    if expand is not None and expander is None:
         raise bad_request("Query option '$expand' is not supported.")
     return expand
 
@@ -223,9 +226,14 @@ def entity(request: Request, item: dict[str, Any], *, context: str, status: int 
 
 
 def selected_entity(
-    request: Request, item: dict[str, Any], *, context: str, spec: ResourceQuerySpec, kind: str | None = None
+    request: Request,
+    item: dict[str, Any],
+    *,
+    context: str,
+    spec: ResourceQuerySpec,
+    expander: Expander | None = None,
 ) -> JSONResponse:
-    """A single entity honouring `$select` and, for a directory object of `kind`, `$expand`."""
+    """A single entity honouring `$select` and, where the route passes an expander, `$expand`."""
     try:
         options = parse_query_options(list(request.query_params.multi_items()), resource=spec)
     except ODataError as exc:
@@ -234,10 +242,10 @@ def selected_entity(
         raise bad_request(
             "Query options $filter, $top and $skiptoken apply to collections, not to a single entity."
         )
-    expand = _checked_expand(options, kind)
+    expand = _checked_expand(options, expander)
     shaped = apply_select(item, options.select, spec)
-    if kind is not None and expand is not None:
-        related = expansions(request, kind, [item["id"]], expand)
+    if expander is not None and expand is not None:
+        related = expander([item["id"]], expand)
         shaped = _with_expansion(shaped, expand.prop, related.get(item["id"], _ABSENT))
     suffix = context_suffix(options.select, expand)
     if suffix:
@@ -247,6 +255,15 @@ def selected_entity(
             else context + suffix
         )
     return entity(request, shaped, context=context)
+
+
+def context_suffix(select: list[str] | None, expand: Expand | None) -> str:
+    """The `@odata.context` select list: `(a,b)`, with `nav()` or `nav(x,y)` for an expansion
+    (OData 4.01's form)."""
+    items = list(select or [])
+    if expand is not None:
+        items.append(f"{expand.prop}({','.join(expand.select or [])})")
+    return f"({','.join(items)})" if items else ""
 
 
 def no_content() -> Response:

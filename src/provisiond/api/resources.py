@@ -218,8 +218,9 @@ def _related(*specs: ResourceQuerySpec) -> ResourceQuerySpec:
 # `$expand` on directory objects: one relationship per request, nested `$select` only
 # (`provisiond.graph.odata.parse_expand`).
 OWNERS = _related(USER, SERVICE_PRINCIPAL)
-USER = replace(USER, expandable={"manager": USER})
-USER_V1 = replace(USER_V1, expandable={"manager": USER})
-GROUP = replace(GROUP, expandable={"members": _related(USER, GROUP), "owners": OWNERS})
+_USER_RELATIONSHIPS = {"manager": USER, "directReports": USER, "memberOf": GROUP}
+USER = replace(USER, expandable=_USER_RELATIONSHIPS)
+USER_V1 = replace(USER_V1, expandable=_USER_RELATIONSHIPS)
+GROUP = replace(GROUP, expandable={"members": _related(USER, GROUP), "owners": OWNERS, "memberOf": GROUP})
 APPLICATION = replace(APPLICATION, expandable={"owners": OWNERS})
 SERVICE_PRINCIPAL = replace(SERVICE_PRINCIPAL, expandable={"owners": OWNERS, "appRoleAssignedTo": ASSIGNMENT})

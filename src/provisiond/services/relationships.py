@@ -1,5 +1,6 @@
-"""Reading a relationship of many directory objects at once: `manager`, `members`, `owners`,
-`appRoleAssignedTo`, for `$expand` and the owners listing.
+"""Reading a relationship of many directory objects at once: `manager`, `directReports`,
+`memberOf`, `members`, `owners`, `appRoleAssignedTo`, for `$expand`; and one object's
+relationship a page at a time, for the listings (`/owners`, `/memberOf`, `/directReports`).
 
 Graph returns at most 20 related objects per object when expanding a directory relationship and
 offers no next link for them ("$expand on relationships of directory objects" in Graph's known
@@ -10,7 +11,7 @@ objects are not related to anything until they are restored, as in Entra.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,12 +29,17 @@ Related = tuple[str, Record]
 EXPAND_LIMIT = 20
 
 _TABLES = {"user": users, "group": groups, "servicePrincipal": service_principals}
-_OWNED = {"application": applications, "servicePrincipal": service_principals, "group": groups}
+_OWNED = {
+    "application": applications,
+    "servicePrincipal": service_principals,
+    "group": groups,
+    "user": users,
+}
 
 # Which relationships each kind of object has.
 RELATIONSHIPS: dict[str, frozenset[str]] = {
-    "user": frozenset({"manager"}),
-    "group": frozenset({"members", "owners"}),
+    "user": frozenset({"manager", "directReports", "memberOf"}),
+    "group": frozenset({"members", "owners", "memberOf"}),
     "servicePrincipal": frozenset({"owners", "appRoleAssignedTo"}),
     "application": frozenset({"owners"}),
 }
@@ -54,22 +60,23 @@ class RelationshipService:
                 return self._managers(conn, parent_ids)
             if relationship == "appRoleAssignedTo":
                 return self._assignments(conn, parent_ids, limit)
-            refs = {
-                parent: (
-                    repo.first_live_members(conn, parent, limit)
-                    if relationship == "members"
-                    else repo.live_owners(conn, parent, limit)
-                )
-                for parent in parent_ids
-            }
-            return _resolved(conn, refs)
+            read = _REFERENCES[relationship]
+            return _resolved(conn, {parent: read(conn, parent, limit, None) for parent in parent_ids})
 
-    def owners(self, kind: str, object_id: str) -> list[Related]:
-        """Every live owner of an application, service principal or group, in id order."""
+    def page(
+        self, kind: str, relationship: str, object_id: str, after: str | None, limit: int
+    ) -> tuple[list[Related], str | None]:
+        """One page of a live object's relationship in id order, and the id to continue after."""
+        if relationship not in _REFERENCES or relationship not in RELATIONSHIPS.get(kind, frozenset()):
+            raise ValueError(f"{kind} has no listable relationship {relationship}")
         with self.db.read() as conn:
             if repo.get(conn, _OWNED[kind], object_id) is None:
                 raise NotFound.resource(object_id)
-            return _resolved(conn, {object_id: repo.live_owners(conn, object_id)})[object_id]
+            refs = _REFERENCES[relationship](conn, object_id, limit + 1, after)
+            more = len(refs) > limit
+            refs = refs[:limit]
+            related = _resolved(conn, {object_id: refs})[object_id]
+        return related, refs[-1][0] if more else None
 
     @staticmethod
     def _managers(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[Related]]:
@@ -95,6 +102,31 @@ class RelationshipService:
                 for r in rows
             ]
         return out
+
+
+def _owners(conn: Connection, object_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
+    return repo.live_owners(conn, object_id, limit, after=after)
+
+
+def _members(conn: Connection, group_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
+    return repo.first_live_members(conn, group_id, limit, after=after)
+
+
+def _member_of(conn: Connection, object_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
+    return repo.first_live_groups_of(conn, object_id, limit, after=after)
+
+
+def _reports(conn: Connection, user_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
+    return repo.first_live_reports(conn, user_id, limit, after=after)
+
+
+# The relationships read as (id, kind) references, then resolved to records together.
+_REFERENCES: dict[str, Callable[[Connection, str, int, str | None], list[tuple[str, str]]]] = {
+    "owners": _owners,
+    "members": _members,
+    "memberOf": _member_of,
+    "directReports": _reports,
+}
 
 
 def _resolved(conn: Connection, refs: dict[str, list[tuple[str, str]]]) -> dict[str, list[Related]]:

@@ -260,6 +260,37 @@ def first_live_members(
     return [(row.member_id, row.member_type) for row in conn.execute(query)]
 
 
+def first_live_groups_of(
+    conn: Connection, member_id: str, limit: int, *, after: str | None = None
+) -> list[tuple[str, str]]:
+    """The live groups an object is a direct member of, as (id, "group"), in group-id order."""
+    query = (
+        select(group_members.c.group_id)
+        .join(groups, groups.c.id == group_members.c.group_id)
+        .where(and_(group_members.c.member_id == member_id, groups.c.deleted_date_time.is_(None)))
+        .order_by(group_members.c.group_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(group_members.c.group_id > after)
+    return [(group_id, "group") for group_id in conn.execute(query).scalars()]
+
+
+def first_live_reports(
+    conn: Connection, manager_id: str, limit: int, *, after: str | None = None
+) -> list[tuple[str, str]]:
+    """The live users whose manager is `manager_id`, as (id, "user"), in id order."""
+    query = (
+        select(users.c.id)
+        .where(and_(users.c.manager_id == manager_id, users.c.deleted_date_time.is_(None)))
+        .order_by(users.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(users.c.id > after)
+    return [(user_id, "user") for user_id in conn.execute(query).scalars()]
+
+
 def _is_live(object_id: Any) -> Any:
     """Whether the id names a live user, group or service principal (a correlated EXISTS)."""
     return or_(
@@ -307,13 +338,17 @@ def remove_owner(conn: Connection, object_id: str, owner_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def live_owners(conn: Connection, object_id: str, limit: int | None = None) -> list[tuple[str, str]]:
+def live_owners(
+    conn: Connection, object_id: str, limit: int | None = None, *, after: str | None = None
+) -> list[tuple[str, str]]:
     """Owners of an object that are live (not soft-deleted) as (id, type), in owner-id order."""
     query = (
         select(owners.c.owner_id, owners.c.owner_type)
         .where(and_(owners.c.object_id == object_id, _is_live(owners.c.owner_id)))
         .order_by(owners.c.owner_id)
     )
+    if after is not None:
+        query = query.where(owners.c.owner_id > after)
     if limit is not None:
         query = query.limit(limit)
     return [(row.owner_id, row.owner_type) for row in conn.execute(query)]

@@ -12,7 +12,6 @@ from provisiond.api import permissions as perm
 from provisiond.api import resources
 from provisiond.api.auth import Principal, authenticate
 from provisiond.api.common import (
-    api_version,
     check_orderby,
     collection,
     entity,
@@ -24,7 +23,7 @@ from provisiond.api.common import (
     selected_entity,
 )
 from provisiond.api.context import services
-from provisiond.api.relationships import related_wire
+from provisiond.api.relationships import expander, related_collection
 from provisiond.api.wire import application_wire, assignment_wire, service_principal_wire
 from provisiond.graph.directory import (
     ApplicationCreate,
@@ -100,7 +99,7 @@ def get_application(
         application_wire(app),
         context="applications/$entity",
         spec=resources.APPLICATION,
-        kind="application",
+        expander=expander(request, "application"),
     )
 
 
@@ -158,7 +157,7 @@ def get_service_principal(
         service_principal_wire(sp),
         context="servicePrincipals/$entity",
         spec=resources.SERVICE_PRINCIPAL,
-        kind="servicePrincipal",
+        expander=expander(request, "servicePrincipal"),
     )
 
 
@@ -194,7 +193,7 @@ def list_application_owners(
     object_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
     perm.check(caller, perm.APP_READ, owns_target=lambda: owns(request, caller, object_id))
-    return _owners(request, "application", object_id)
+    return related_collection(request, "application", "owners", object_id)
 
 
 @router.get("/servicePrincipals/{object_id}/owners")
@@ -202,7 +201,7 @@ def list_service_principal_owners(
     object_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
     perm.check(caller, perm.APP_READ, owns_target=lambda: owns(request, caller, object_id))
-    return _owners(request, "servicePrincipal", object_id)
+    return related_collection(request, "servicePrincipal", "owners", object_id)
 
 
 @router.get("/groups/{object_id}/owners")
@@ -210,20 +209,7 @@ def list_group_owners(
     object_id: str, request: Request, caller: Principal = Depends(authenticate)
 ) -> JSONResponse:
     perm.check(caller, perm.GROUP_READ)
-    return _owners(request, "group", object_id)
-
-
-def _owners(request: Request, kind: str, object_id: str) -> JSONResponse:
-    """Live owners in id order, paged by `$top` and `$skiptoken`."""
-    query = list_query(request, resources.OWNERS)
-    owners = services(request).relationships.owners(kind, object_id)
-    if query.after is not None:
-        owners = [(k, r) for k, r in owners if r["id"] > query.after]
-    page = owners[: query.limit]
-    beta = api_version(request) == "beta"
-    items = [related_wire(k, r, query.options.select, beta=beta) for k, r in page]
-    next_after = page[-1][1]["id"] if len(owners) > query.limit else None
-    return collection(request, items, context="directoryObjects", query=query, next_after=next_after)
+    return related_collection(request, "group", "owners", object_id)
 
 
 @router.post("/applications/{object_id}/owners/$ref")
@@ -318,5 +304,5 @@ def _list(request: Request, kind: str, spec: Any, wire: Any) -> JSONResponse:
         next_after=page.next_after,
         next_key=page.next_key,
         count=page.count,
-        kind=kind,
+        expander=expander(request, kind),
     )

@@ -24,6 +24,7 @@ from provisiond.api.common import (
     selected_entity,
 )
 from provisiond.api.context import services
+from provisiond.api.relationships import expander, related_collection
 from provisiond.api.wire import ODATA_TYPES, directory_object_wire, group_wire, user_wire
 from provisiond.graph.directory import (
     GroupCreate,
@@ -73,7 +74,7 @@ def _list(
         next_after=page.next_after,
         next_key=page.next_key,
         count=page.count,
-        kind=kind,
+        expander=expander(request, kind),
     )
 
 
@@ -104,7 +105,11 @@ def get_user(key: str, request: Request, caller: Principal = Depends(authenticat
     perm.check(caller, perm.USER_READ)
     record = services(request).directory.get_user(key)
     return selected_entity(
-        request, user_wire(record), context="users/$entity", spec=_user_spec(request), kind="user"
+        request,
+        user_wire(record),
+        context="users/$entity",
+        spec=_user_spec(request),
+        expander=expander(request, "user"),
     )
 
 
@@ -134,6 +139,24 @@ def get_manager(key: str, request: Request, caller: Principal = Depends(authenti
         directory_object_wire("user", manager),
         context="directoryObjects/$entity",
     )
+
+
+@router.get("/users/{key}/directReports")
+def list_direct_reports(
+    key: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    user = services(request).directory.get_user(key)
+    return related_collection(request, "user", "directReports", user["id"])
+
+
+@router.get("/users/{key}/memberOf")
+def list_user_member_of(
+    key: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    user = services(request).directory.get_user(key)
+    return related_collection(request, "user", "memberOf", user["id"])
 
 
 @router.put("/users/{key}/manager/$ref")
@@ -185,7 +208,11 @@ def get_group(group_id: str, request: Request, caller: Principal = Depends(authe
     perm.check(caller, perm.GROUP_READ)
     record = services(request).directory.get_group(group_id)
     return selected_entity(
-        request, group_wire(record), context="groups/$entity", spec=resources.GROUP, kind="group"
+        request,
+        group_wire(record),
+        context="groups/$entity",
+        spec=resources.GROUP,
+        expander=expander(request, "group"),
     )
 
 
@@ -216,6 +243,14 @@ def list_members(group_id: str, request: Request, caller: Principal = Depends(au
     page = services(request).directory.list_members(group_id, query.after, query.limit)
     items = [_directory_object(r) for r in page.records]
     return collection(request, items, context="directoryObjects", next_after=page.next_after)
+
+
+@router.get("/groups/{group_id}/memberOf")
+def list_group_member_of(
+    group_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    return related_collection(request, "group", "memberOf", group_id)
 
 
 @router.post("/groups/{group_id}/members/$ref")
