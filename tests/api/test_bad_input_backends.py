@@ -172,6 +172,9 @@ CASES = [
     Case("nul-filter-groups", "GET", "/groups?$filter=startswith(displayName,'%00')", says="NUL"),
     Case("nul-filter-logs", "GET", "/auditLogs/provisioning?$filter=jobId%20eq%20'%00'", says="NUL"),
     Case("nul-select", "GET", "/users/{user}?$select=display%00Name", says="NUL"),
+    Case("nul-expand", "GET", "/users/{user}?$expand=man%00ager", says="NUL"),
+    Case("deep-expand", "GET", "/groups?$expand=" + "members(" * 5000 + ")" * 5000, says="$expand"),
+    Case("expand-all-of-members", "GET", "/groups/{group}?$expand=members($select=nope)", says="'nope'"),
     # a forged $skiptoken (its checksum is not a secret)
     Case("nul-skiptoken", "GET", "/users?$skiptoken=" + encode_skiptoken(["a\x00b"]), says="$skiptoken"),
     Case(
