@@ -264,6 +264,39 @@ def test_member_of_and_direct_reports_as_listings_and_expansions(live_server: Li
         assert_graph_error(client.get(f"/groups/{groups[2]['id']}/memberOf"), 404)  # soft-deleted
 
 
+def test_transitive_members_and_member_of_follow_live_nested_groups(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        top, mid, low, dead = (make_group(client, name) for name in ("top", "mid", "low", "dead"))
+        ann, bob, cat = (make_user(client, name) for name in ("ann", "bob", "cat"))
+        for group, member in [
+            (top, mid),
+            (mid, low),
+            (low, ann),
+            (mid, bob),
+            (top, bob),  # reached twice: listed once
+            (low, top),  # a cycle: the walk still ends
+            (top, dead),
+            (dead, cat),
+        ]:
+            add_member(live_server, client, group["id"], member["id"])
+        assert client.delete(f"/groups/{dead['id']}").status_code == 204  # its members drop out
+
+        every = sorted(x["id"] for x in (top, mid, low, ann, bob))
+        paged = listed(client, f"/groups/{top['id']}/transitiveMembers", **{"$top": "2"})
+        assert [m["id"] for m in paged] == every
+        kinds = {m["id"]: m[ODATA] for m in paged}
+        assert kinds[ann["id"]] == "#microsoft.graph.user" and kinds[mid["id"]] == "#microsoft.graph.group"
+
+        of_ann = listed(client, f"/users/{ann['userPrincipalName']}/transitiveMemberOf", **{"$select": "id"})
+        assert of_ann == [
+            {ODATA: "#microsoft.graph.group", "id": i} for i in sorted(g["id"] for g in (top, mid, low))
+        ]
+        of_cat = client.get(f"/users/{cat['id']}/transitiveMemberOf").json()["value"]
+        assert of_cat == []  # only through a soft-deleted group
+        of_low = listed(client, f"/groups/{low['id']}/transitiveMemberOf")
+        assert sorted(g["id"] for g in of_low) == sorted(g["id"] for g in (top, mid, low))
+
+
 # --- misuse -----------------------------------------------------------------------------------
 
 

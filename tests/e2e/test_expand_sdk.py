@@ -1,6 +1,6 @@
 """`$expand` and the relationship listings through msgraph-sdk's request builders (v1.0 and
 beta): the SDK deserializes the expanded manager, members and owners, and the memberOf,
-directReports and owners pages, into its own typed models."""
+directReports, transitive and owners pages, into its own typed models."""
 
 from __future__ import annotations
 
@@ -74,3 +74,7 @@ async def test_the_sdk_reads_expanded_relationships(version: str, live_server: L
     assert [(type(g).__name__, g.id) for g in member_of.value] == [("Group", group["id"])]
     owners = await client.service_principals.by_service_principal_id(sp["id"]).owners.get()
     assert [o.id for o in owners.value] == [boss["id"]]
+    nested = await client.groups.by_group_id(group["id"]).transitive_members.get()
+    assert sorted(m.id for m in nested.value) == sorted([worker["id"], sub["id"]])
+    above = await client.users.by_user_id(worker["id"]).transitive_member_of.get()
+    assert [g.id for g in above.value] == [group["id"]]

@@ -28,6 +28,8 @@ SINGLE_VALUED = frozenset({"manager"})
 LISTING_SPECS = {
     "owners": resources.OWNERS,
     "memberOf": resources.GROUP,
+    "transitiveMemberOf": resources.GROUP,
+    "transitiveMembers": resources.MEMBERS,
     "directReports": resources.USER,
 }
 

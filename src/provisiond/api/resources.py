@@ -218,9 +218,10 @@ def _related(*specs: ResourceQuerySpec) -> ResourceQuerySpec:
 # `$expand` on directory objects: one relationship per request, nested `$select` only
 # (`provisiond.graph.odata.parse_expand`).
 OWNERS = _related(USER, SERVICE_PRINCIPAL)
+MEMBERS = _related(USER, GROUP)
 _USER_RELATIONSHIPS = {"manager": USER, "directReports": USER, "memberOf": GROUP}
 USER = replace(USER, expandable=_USER_RELATIONSHIPS)
 USER_V1 = replace(USER_V1, expandable=_USER_RELATIONSHIPS)
-GROUP = replace(GROUP, expandable={"members": _related(USER, GROUP), "owners": OWNERS, "memberOf": GROUP})
+GROUP = replace(GROUP, expandable={"members": MEMBERS, "owners": OWNERS, "memberOf": GROUP})
 APPLICATION = replace(APPLICATION, expandable={"owners": OWNERS})
 SERVICE_PRINCIPAL = replace(SERVICE_PRINCIPAL, expandable={"owners": OWNERS, "appRoleAssignedTo": ASSIGNMENT})

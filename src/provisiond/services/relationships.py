@@ -38,8 +38,8 @@ _OWNED = {
 
 # Which relationships each kind of object has.
 RELATIONSHIPS: dict[str, frozenset[str]] = {
-    "user": frozenset({"manager", "directReports", "memberOf"}),
-    "group": frozenset({"members", "owners", "memberOf"}),
+    "user": frozenset({"manager", "directReports", "memberOf", "transitiveMemberOf"}),
+    "group": frozenset({"members", "owners", "memberOf", "transitiveMembers", "transitiveMemberOf"}),
     "servicePrincipal": frozenset({"owners", "appRoleAssignedTo"}),
     "application": frozenset({"owners"}),
 }
@@ -120,12 +120,26 @@ def _reports(conn: Connection, user_id: str, limit: int, after: str | None) -> l
     return repo.first_live_reports(conn, user_id, limit, after=after)
 
 
+def _transitive_members(
+    conn: Connection, group_id: str, limit: int, after: str | None
+) -> list[tuple[str, str]]:
+    return repo.transitive_members(conn, group_id, limit, after=after)
+
+
+def _transitive_member_of(
+    conn: Connection, object_id: str, limit: int, after: str | None
+) -> list[tuple[str, str]]:
+    return repo.transitive_groups_of(conn, object_id, limit, after=after)
+
+
 # The relationships read as (id, kind) references, then resolved to records together.
 _REFERENCES: dict[str, Callable[[Connection, str, int, str | None], list[tuple[str, str]]]] = {
     "owners": _owners,
     "members": _members,
     "memberOf": _member_of,
     "directReports": _reports,
+    "transitiveMembers": _transitive_members,
+    "transitiveMemberOf": _transitive_member_of,
 }
 
 

@@ -276,6 +276,53 @@ def first_live_groups_of(
     return [(group_id, "group") for group_id in conn.execute(query).scalars()]
 
 
+def transitive_members(
+    conn: Connection, group_id: str, limit: int, *, after: str | None = None
+) -> list[tuple[str, str]]:
+    """Live users and groups in a group directly or through live nested groups, as (id, type),
+    each once, in id order. A recursive query; UNION ends it on membership cycles."""
+    gm = group_members.c
+    live_group = select(groups.c.id).where(groups.c.deleted_date_time.is_(None))
+    reached = (
+        select(gm.member_id.label("id"), gm.member_type.label("kind"))
+        .where(gm.group_id == group_id)
+        .cte("reached", recursive=True)
+    )
+    nested = select(gm.member_id, gm.member_type).where(
+        and_(gm.group_id == reached.c.id, reached.c.kind == "group", reached.c.id.in_(live_group))
+    )
+    reached = reached.union(nested)
+    return _live_page(conn, reached, limit, after)
+
+
+def transitive_groups_of(
+    conn: Connection, object_id: str, limit: int, *, after: str | None = None
+) -> list[tuple[str, str]]:
+    """Live groups an object belongs to directly or through live nested groups, each once, in
+    id order."""
+    gm = group_members.c
+    live_group = select(groups.c.id).where(groups.c.deleted_date_time.is_(None))
+    reached = (
+        select(gm.group_id.label("id"), literal("group").label("kind"))
+        .where(gm.member_id == object_id)
+        .cte("reached", recursive=True)
+    )
+    parents = select(gm.group_id, literal("group")).where(
+        and_(gm.member_id == reached.c.id, reached.c.id.in_(live_group))
+    )
+    reached = reached.union(parents)
+    return _live_page(conn, reached, limit, after)
+
+
+def _live_page(conn: Connection, reached: Any, limit: int, after: str | None) -> list[tuple[str, str]]:
+    query = (
+        select(reached.c.id, reached.c.kind).where(_is_live(reached.c.id)).order_by(reached.c.id).limit(limit)
+    )
+    if after is not None:
+        query = query.where(reached.c.id > after)
+    return [(row.id, row.kind) for row in conn.execute(query)]
+
+
 def first_live_reports(
     conn: Connection, manager_id: str, limit: int, *, after: str | None = None
 ) -> list[tuple[str, str]]:

@@ -159,6 +159,15 @@ def list_user_member_of(
     return related_collection(request, "user", "memberOf", user["id"])
 
 
+@router.get("/users/{key}/transitiveMemberOf")
+def list_user_transitive_member_of(
+    key: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.USER_READ)
+    user = services(request).directory.get_user(key)
+    return related_collection(request, "user", "transitiveMemberOf", user["id"])
+
+
 @router.put("/users/{key}/manager/$ref")
 def set_manager(
     key: str, request: Request, caller: Principal = Depends(authenticate), raw: bytes = Depends(read_body)
@@ -251,6 +260,22 @@ def list_group_member_of(
 ) -> JSONResponse:
     perm.check(caller, perm.GROUP_READ)
     return related_collection(request, "group", "memberOf", group_id)
+
+
+@router.get("/groups/{group_id}/transitiveMemberOf")
+def list_group_transitive_member_of(
+    group_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    return related_collection(request, "group", "transitiveMemberOf", group_id)
+
+
+@router.get("/groups/{group_id}/transitiveMembers")
+def list_transitive_members(
+    group_id: str, request: Request, caller: Principal = Depends(authenticate)
+) -> JSONResponse:
+    perm.check(caller, perm.GROUP_READ)
+    return related_collection(request, "group", "transitiveMembers", group_id)
 
 
 @router.post("/groups/{group_id}/members/$ref")
