@@ -248,16 +248,15 @@ def first_live_members(
 ) -> list[tuple[str, str]]:
     """The first `limit` live members of a group (after member id `after`) as (id, type), in
     member-id order: an expanded `members`, or one page's share of a large group's
-    members@delta. One index range per group, however large the group is."""
-    query = (
-        select(group_members.c.member_id, group_members.c.member_type)
-        .where(and_(group_members.c.group_id == group_id, _is_live(group_members.c.member_id)))
-        .order_by(group_members.c.member_id)
+    members@delta. An index range per group, however large the group is."""
+    gm = group_members.c
+    page = (
+        select(gm.member_id, gm.member_type)
+        .where(gm.group_id == group_id)
+        .order_by(gm.member_id)
         .limit(limit)
     )
-    if after is not None:
-        query = query.where(group_members.c.member_id > after)
-    return [(row.member_id, row.member_type) for row in conn.execute(query)]
+    return _first_live(conn, page, gm.member_id, limit, after)
 
 
 def first_live_groups_of(
@@ -280,19 +279,57 @@ def transitive_members(
     conn: Connection, group_id: str, limit: int, *, after: str | None = None
 ) -> list[tuple[str, str]]:
     """Live users and groups in a group directly or through live nested groups, as (id, type),
-    each once, in id order. A recursive query; UNION ends it on membership cycles."""
+    each once, in id order. The nested groups are found first (a recursive query over groups
+    only, which UNION ends on membership cycles); their members are then read in member-id
+    order a page at a time (`_first_live`)."""
     gm = group_members.c
-    live_group = select(groups.c.id).where(groups.c.deleted_date_time.is_(None))
-    reached = (
-        select(gm.member_id.label("id"), gm.member_type.label("kind"))
-        .where(gm.group_id == group_id)
-        .cte("reached", recursive=True)
+    nested = select(literal(group_id).label("id")).cte("nested", recursive=True)
+    below = (
+        select(gm.member_id)
+        .join(groups, groups.c.id == gm.member_id)
+        .where(
+            and_(gm.group_id == nested.c.id, gm.member_type == "group", groups.c.deleted_date_time.is_(None))
+        )
     )
-    nested = select(gm.member_id, gm.member_type).where(
-        and_(gm.group_id == reached.c.id, reached.c.kind == "group", reached.c.id.in_(live_group))
+    nested = nested.union(below)
+    page = (
+        select(gm.member_id, func.min(gm.member_type).label("kind"))
+        .where(gm.group_id.in_(select(nested.c.id)))
+        .group_by(gm.member_id)
+        .order_by(gm.member_id)
+        .limit(limit)
     )
-    reached = reached.union(nested)
-    return _live_page(conn, reached, limit, after)
+    return _first_live(conn, page, gm.member_id, limit, after)
+
+
+def _first_live(
+    conn: Connection, page: Any, key: Any, limit: int, after: str | None
+) -> list[tuple[str, str]]:
+    """The first `limit` (id, type) rows of `page` (ordered and limited by `key`) that name live
+    users or groups: a page is read, then checked for liveness, and the next rows read when
+    soft-deleted ones were skipped, so the checks cost what is returned, not what is scanned."""
+    out: list[tuple[str, str]] = []
+    while len(out) < limit:
+        rows = conn.execute(page if after is None else page.where(key > after)).all()
+        live = _live_ids(conn, [row[0] for row in rows])
+        out += [(row[0], row[1]) for row in rows if row[0] in live]
+        if len(rows) < limit:
+            break
+        after = rows[-1][0]
+    return out[:limit]
+
+
+def _live_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Which of these ids name live users or groups."""
+    live: set[str] = set()
+    for table in (users, groups):
+        if ids:
+            # Filtered here, not in SQL: with `deleted_date_time IS NULL` in the WHERE clause,
+            # PostgreSQL without fresh statistics reads the partial live-UPN index instead of
+            # the primary key (measured: 22 ms instead of 0.1 ms for 20 ids of 100,000 users).
+            query = select(table.c.id, table.c.deleted_date_time).where(table.c.id.in_(list(ids)))
+            live.update(row.id for row in conn.execute(query) if row.deleted_date_time is None)
+    return live
 
 
 def transitive_groups_of(
