@@ -860,6 +860,21 @@ def environment(database_url: str | None) -> dict[str, Any]:
     }
 
 
+def timed(call: Callable[[], Any], runs: int) -> dict[str, float]:
+    """Median and p95 in milliseconds of `runs` calls, after one warm-up call."""
+    call()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 2),
+    }
+
+
 def report(name: str, command: str, figures: dict[str, Any]) -> Path:
     """Print the figures and write them, with the command, to bench/results/<name>.json."""
     RESULTS.mkdir(exist_ok=True)

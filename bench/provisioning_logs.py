@@ -17,16 +17,15 @@ ratio API / floor. On a temporary SQLite file by default, on a fresh PostgreSQL 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from common import _batches, provisiond, report
+from common import _batches, provisiond, report, timed
 from sqlalchemy import select
 
 from provisiond.api.auth import mint_token
@@ -106,20 +105,6 @@ def seed(db: Any, entries: int) -> dict[str, Any]:
         with db.transaction() as conn:
             conn.execute(provisioning_logs.insert(), batch)
     return {"jobs": jobs, "seconds": time.perf_counter() - began, "step": step}
-
-
-def timed(call: Callable[[], Any], runs: int) -> dict[str, float]:
-    call()  # warm-up
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    return {
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 2),
-    }
 
 
 def main() -> None:

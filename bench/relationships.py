@@ -20,35 +20,19 @@ Nothing is asserted on time.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from common import provisiond, report, seed_directory
+from common import provisiond, report, seed_directory, timed
 
 from provisiond.api.auth import mint_token
 from provisiond.graph.odata import encode_skiptoken
 from provisiond.store import directory as repo
 from provisiond.store.tables import group_members, groups, users
-
-
-def timed(call: Callable[[], Any], runs: int) -> dict[str, float]:
-    call()  # warm-up
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    return {
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 2),
-    }
 
 
 def main() -> None:

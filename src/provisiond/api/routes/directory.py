@@ -141,31 +141,23 @@ def get_manager(key: str, request: Request, caller: Principal = Depends(authenti
     )
 
 
-@router.get("/users/{key}/directReports")
-def list_direct_reports(
-    key: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.USER_READ)
-    user = services(request).directory.get_user(key)
-    return related_collection(request, "user", "directReports", user["id"])
+def _relationship_route(kind: str, relationship: str) -> None:
+    """`GET /users/{id|upn}/{relationship}` or `GET /groups/{id}/{relationship}`: a page of the
+    live related objects (`provisiond.api.relationships.related_collection`)."""
+    permission = perm.USER_READ if kind == "user" else perm.GROUP_READ
+
+    def route(key: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
+        perm.check(caller, permission)
+        object_id = services(request).directory.get_user(key)["id"] if kind == "user" else key
+        return related_collection(request, kind, relationship, object_id)
+
+    router.add_api_route(
+        f"/{kind}s/{{key}}/{relationship}", route, methods=["GET"], name=f"list_{kind}_{relationship}"
+    )
 
 
-@router.get("/users/{key}/memberOf")
-def list_user_member_of(
-    key: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.USER_READ)
-    user = services(request).directory.get_user(key)
-    return related_collection(request, "user", "memberOf", user["id"])
-
-
-@router.get("/users/{key}/transitiveMemberOf")
-def list_user_transitive_member_of(
-    key: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.USER_READ)
-    user = services(request).directory.get_user(key)
-    return related_collection(request, "user", "transitiveMemberOf", user["id"])
+for _relationship in ("directReports", "memberOf", "transitiveMemberOf"):
+    _relationship_route("user", _relationship)
 
 
 @router.put("/users/{key}/manager/$ref")
@@ -254,28 +246,8 @@ def list_members(group_id: str, request: Request, caller: Principal = Depends(au
     return collection(request, items, context="directoryObjects", next_after=page.next_after)
 
 
-@router.get("/groups/{group_id}/memberOf")
-def list_group_member_of(
-    group_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.GROUP_READ)
-    return related_collection(request, "group", "memberOf", group_id)
-
-
-@router.get("/groups/{group_id}/transitiveMemberOf")
-def list_group_transitive_member_of(
-    group_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.GROUP_READ)
-    return related_collection(request, "group", "transitiveMemberOf", group_id)
-
-
-@router.get("/groups/{group_id}/transitiveMembers")
-def list_transitive_members(
-    group_id: str, request: Request, caller: Principal = Depends(authenticate)
-) -> JSONResponse:
-    perm.check(caller, perm.GROUP_READ)
-    return related_collection(request, "group", "transitiveMembers", group_id)
+for _relationship in ("memberOf", "transitiveMemberOf", "transitiveMembers"):
+    _relationship_route("group", _relationship)
 
 
 @router.post("/groups/{group_id}/members/$ref")
