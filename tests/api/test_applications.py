@@ -30,7 +30,7 @@ def test_patching_a_service_principal_changes_what_get_and_delta_show(live_serve
         assert client.get(f"/servicePrincipals/{sp['id']}").json()["tags"] == []
 
 
-def test_a_service_principal_change_is_logged_for_its_jobs(live_server: LiveServer) -> None:
+def test_a_service_principal_change_is_written_to_the_change_log(live_server: LiveServer) -> None:
     with live_server.client() as client:
         sp = make_app(client)["servicePrincipal"]
         make_job(client, sp["id"])

@@ -1,5 +1,5 @@
 """Directory relationships on the wire: `$expand` on directory objects, and the listings of one
-object's relationship (`/owners`, `/memberOf`, `/directReports`).
+object's relationship (`/members`, `/owners`, `/memberOf`, `/directReports`, ...).
 
 Related objects are shaped as Graph shows them: `@odata.type` first, then the type's default
 properties or those of the (nested) `$select` that the object's type has.
@@ -27,6 +27,7 @@ SINGLE_VALUED = frozenset({"manager"})
 # What `$select` may name on each listing.
 LISTING_SPECS = {
     "owners": resources.OWNERS,
+    "members": resources.MEMBERS,
     "memberOf": resources.GROUP,
     "transitiveMemberOf": resources.GROUP,
     "transitiveMembers": resources.MEMBERS,

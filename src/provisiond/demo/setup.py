@@ -211,11 +211,12 @@ def _count_assigned_users(services: Any, sp_id: str) -> int:
         elif assignment["principal_type"] == "Group":
             after = None
             while True:
-                page = services.directory.list_members(assignment["principal_id"], after, 500)
-                users.update(m["id"] for m in page.records if m["kind"] == "user")
-                if page.next_after is None:
+                members, after = services.relationships.page(
+                    "group", "members", assignment["principal_id"], after, 500
+                )
+                users.update(record["id"] for kind, record in members if kind == "user")
+                if after is None:
                     break
-                after = page.next_after
     return len(users)
 
 

@@ -247,20 +247,6 @@ class DirectoryService(WritingService):
                 raise NotFound.resource(member_id)
             self._changed(conn, "group", group_id, "memberRemoved", related_id=member_id)
 
-    def list_members(self, group_id: str, after: str | None, limit: int) -> Page:
-        """Live members as (kind, record) pairs in member-id order; soft-deleted members are hidden."""
-        with self.db.read() as conn:
-            self._live(conn, groups, group_id)
-            rows = repo.member_rows(conn, group_id, after_id=after, limit=limit + 1)
-            more = len(rows) > limit
-            out = []
-            for row in rows[:limit]:
-                table = users if row["member_type"] == "user" else groups
-                record = repo.get(conn, table, row["member_id"])
-                if record is not None:
-                    out.append({"kind": row["member_type"], **record})
-            return Page(out, rows[limit - 1]["member_id"] if more else None)
-
     def _add_member(self, conn: Connection, group_id: str, member_id: str) -> None:
         kind = repo.object_kind(conn, member_id)
         if kind not in ("user", "group"):

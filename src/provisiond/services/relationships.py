@@ -28,12 +28,11 @@ Related = tuple[str, Record]
 
 EXPAND_LIMIT = 20
 
-_TABLES = {"user": users, "group": groups, "servicePrincipal": service_principals}
-_OWNED = {
-    "application": applications,
-    "servicePrincipal": service_principals,
-    "group": groups,
+_TABLES = {
     "user": users,
+    "group": groups,
+    "servicePrincipal": service_principals,
+    "application": applications,
 }
 
 # Which relationships each kind of object has.
@@ -70,7 +69,7 @@ class RelationshipService:
         if relationship not in _REFERENCES or relationship not in RELATIONSHIPS.get(kind, frozenset()):
             raise ValueError(f"{kind} has no listable relationship {relationship}")
         with self.db.read() as conn:
-            if repo.get(conn, _OWNED[kind], object_id) is None:
+            if repo.get(conn, _TABLES[kind], object_id) is None:
                 raise NotFound.resource(object_id)
             refs = _REFERENCES[relationship](conn, object_id, limit + 1, after)
             more = len(refs) > limit
@@ -104,42 +103,15 @@ class RelationshipService:
         return out
 
 
-def _owners(conn: Connection, object_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
-    return repo.live_owners(conn, object_id, limit, after=after)
-
-
-def _members(conn: Connection, group_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
-    return repo.first_live_members(conn, group_id, limit, after=after)
-
-
-def _member_of(conn: Connection, object_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
-    return repo.first_live_groups_of(conn, object_id, limit, after=after)
-
-
-def _reports(conn: Connection, user_id: str, limit: int, after: str | None) -> list[tuple[str, str]]:
-    return repo.first_live_reports(conn, user_id, limit, after=after)
-
-
-def _transitive_members(
-    conn: Connection, group_id: str, limit: int, after: str | None
-) -> list[tuple[str, str]]:
-    return repo.transitive_members(conn, group_id, limit, after=after)
-
-
-def _transitive_member_of(
-    conn: Connection, object_id: str, limit: int, after: str | None
-) -> list[tuple[str, str]]:
-    return repo.transitive_groups_of(conn, object_id, limit, after=after)
-
-
 # The relationships read as (id, kind) references, then resolved to records together.
+# Each reads (connection, object id, limit, after id) in id order.
 _REFERENCES: dict[str, Callable[[Connection, str, int, str | None], list[tuple[str, str]]]] = {
-    "owners": _owners,
-    "members": _members,
-    "memberOf": _member_of,
-    "directReports": _reports,
-    "transitiveMembers": _transitive_members,
-    "transitiveMemberOf": _transitive_member_of,
+    "owners": repo.live_owners,
+    "members": repo.first_live_members,
+    "memberOf": repo.first_live_groups_of,
+    "directReports": repo.first_live_reports,
+    "transitiveMembers": repo.transitive_members,
+    "transitiveMemberOf": repo.transitive_groups_of,
 }
 
 

@@ -233,18 +233,8 @@ def remove_member(conn: Connection, group_id: str, member_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def member_rows(
-    conn: Connection, group_id: str, *, after_id: str | None = None, limit: int = 100
-) -> list[Record]:
-    query = select(group_members).where(group_members.c.group_id == group_id)
-    if after_id is not None:
-        query = query.where(group_members.c.member_id > after_id)
-    rows = conn.execute(query.order_by(group_members.c.member_id).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
-
-
 def first_live_members(
-    conn: Connection, group_id: str, limit: int, *, after: str | None = None
+    conn: Connection, group_id: str, limit: int, after: str | None = None
 ) -> list[tuple[str, str]]:
     """The first `limit` live members of a group (after member id `after`) as (id, type), in
     member-id order: an expanded `members`, or one page's share of a large group's
@@ -260,7 +250,7 @@ def first_live_members(
 
 
 def first_live_groups_of(
-    conn: Connection, member_id: str, limit: int, *, after: str | None = None
+    conn: Connection, member_id: str, limit: int, after: str | None = None
 ) -> list[tuple[str, str]]:
     """The live groups an object is a direct member of, as (id, "group"), in group-id order."""
     query = (
@@ -276,7 +266,7 @@ def first_live_groups_of(
 
 
 def transitive_members(
-    conn: Connection, group_id: str, limit: int, *, after: str | None = None
+    conn: Connection, group_id: str, limit: int, after: str | None = None
 ) -> list[tuple[str, str]]:
     """Live users and groups in a group directly or through live nested groups, as (id, type),
     each once, in id order. The nested groups are found first (a recursive query over groups
@@ -333,7 +323,7 @@ def _live_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
 
 
 def transitive_groups_of(
-    conn: Connection, object_id: str, limit: int, *, after: str | None = None
+    conn: Connection, object_id: str, limit: int, after: str | None = None
 ) -> list[tuple[str, str]]:
     """Live groups an object belongs to directly or through live nested groups, each once, in
     id order."""
@@ -361,7 +351,7 @@ def _live_page(conn: Connection, reached: Any, limit: int, after: str | None) ->
 
 
 def first_live_reports(
-    conn: Connection, manager_id: str, limit: int, *, after: str | None = None
+    conn: Connection, manager_id: str, limit: int, after: str | None = None
 ) -> list[tuple[str, str]]:
     """The live users whose manager is `manager_id`, as (id, "user"), in id order."""
     query = (
@@ -423,7 +413,7 @@ def remove_owner(conn: Connection, object_id: str, owner_id: str) -> bool:
 
 
 def live_owners(
-    conn: Connection, object_id: str, limit: int | None = None, *, after: str | None = None
+    conn: Connection, object_id: str, limit: int | None = None, after: str | None = None
 ) -> list[tuple[str, str]]:
     """Owners of an object that are live (not soft-deleted) as (id, type), in owner-id order."""
     query = (

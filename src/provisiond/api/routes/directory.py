@@ -237,16 +237,7 @@ def delete_group(group_id: str, request: Request, caller: Principal = Depends(au
     return no_content()
 
 
-@router.get("/groups/{group_id}/members")
-def list_members(group_id: str, request: Request, caller: Principal = Depends(authenticate)) -> JSONResponse:
-    perm.check(caller, perm.GROUP_READ)
-    query = list_query(request, resources.DIRECTORY_OBJECT)
-    page = services(request).directory.list_members(group_id, query.after, query.limit)
-    items = [_directory_object(r) for r in page.records]
-    return collection(request, items, context="directoryObjects", next_after=page.next_after)
-
-
-for _relationship in ("memberOf", "transitiveMemberOf", "transitiveMembers"):
+for _relationship in ("members", "memberOf", "transitiveMemberOf", "transitiveMembers"):
     _relationship_route("group", _relationship)
 
 
